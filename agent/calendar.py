@@ -187,11 +187,12 @@ class MarketCalendar:
         return session.close_at - before
 
     def time_to_expiry_years(self, at: datetime, expiry: date) -> float:
-        """Calendar time from ``at`` to the expiry's close, in years of 365 days (≥ 0)."""
-        close = self._sessions.get(expiry)
-        end = (
-            close.close_at if close is not None else datetime.combine(expiry, REGULAR_CLOSE_ET, ET)
-        )
+        """Calendar time from ``at`` to 16:00 ET on ``expiry``, in years of 365 days (≥ 0).
+
+        The pricing convention everywhere (see :mod:`agent.pricing`): options are valued to
+        16:00 New York time on the expiry date, even on an early-close day.
+        """
+        end = datetime.combine(expiry, REGULAR_CLOSE_ET, ET)
         return max(0.0, (end - at).total_seconds()) / (365.0 * 86400.0)
 
 
