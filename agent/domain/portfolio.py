@@ -122,4 +122,6 @@ class RollAction:
     trade_id: str
     candidate: Candidate
     close_symbols: tuple[str, ...]
+    reason: ExitReason
+    """Why the trade needed action; a roll that risk denies becomes a close for this reason."""
     detail: str
