@@ -1,0 +1,1 @@
+"""Adapters behind the ports: simulator, Alpaca, persistence, alerts."""
