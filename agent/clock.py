@@ -128,7 +128,7 @@ class AcceleratedClock:
                 return cursor + timedelta(seconds=remaining)
             start = max(window.start, cursor)
             span = (window.end - start).total_seconds()
-            if remaining <= span:
+            if remaining < span:
                 return start + timedelta(seconds=remaining)
             remaining -= span
             cursor = window.end

@@ -143,6 +143,11 @@ class MarketData(Protocol):
 
     def get_option_quotes(self, symbols: Sequence[str]) -> dict[str, Quote]: ...
 
+    def get_iv_history(self, symbol: str, *, start: date, end: date) -> list[tuple[date, float]]:
+        """The source's own daily ATM 30-day implied vol history, ascending; empty if the
+        source keeps none (Alpaca), in which case optagent builds it from its own scans."""
+        ...
+
     def get_market_context(self, *, start: date, end: date) -> MarketContext:
         """The volatility-index proxy (NaN if the source has none) and the events between
         ``start`` and ``end``."""

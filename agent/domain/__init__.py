@@ -54,6 +54,15 @@ from agent.domain.market import (
     UnderlyingSnapshot,
 )
 from agent.domain.orders import BrokerOrder, BrokerOrderLeg, Fill, OrderLeg, OrderRequest
+from agent.domain.portfolio import (
+    BookView,
+    ExitAction,
+    ExitSignal,
+    LegMark,
+    RollAction,
+    TradeMark,
+)
+from agent.domain.scan import ScanInput, SymbolScan
 
 __all__ = [
     "CONTRACT_MULTIPLIER",
@@ -64,6 +73,7 @@ __all__ = [
     "AlertLevel",
     "AssetClass",
     "Bar",
+    "BookView",
     "BrokerOrder",
     "BrokerOrderLeg",
     "BrokerPosition",
@@ -73,10 +83,13 @@ __all__ = [
     "DecisionRecord",
     "DecisionStage",
     "Event",
+    "ExitAction",
     "ExitReason",
+    "ExitSignal",
     "Fill",
     "Greeks",
     "LearningLog",
+    "LegMark",
     "MarketContext",
     "MarketEvent",
     "MarketEventKind",
@@ -98,10 +111,14 @@ __all__ = [
     "Quote",
     "Reason",
     "RiskDecision",
+    "RollAction",
+    "ScanInput",
     "Side",
     "StructureKind",
+    "SymbolScan",
     "TimeInForce",
     "Trade",
+    "TradeMark",
     "TradeStatus",
     "TradingState",
     "UnderlyingSnapshot",

@@ -1,0 +1,1 @@
+"""The embedded market: a seeded options-market simulator and a simulated broker."""

@@ -1,0 +1,1 @@
+"""Market data services: the request-rate governor, the TTL cache, IV history, scan inputs."""
