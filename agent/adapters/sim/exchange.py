@@ -897,7 +897,7 @@ class SimExchange:
         self._validate_intents(request, replacing=replacing)
         self._validate_same_day_cutoff(legs, now, today)
         holdings = self._holdings()
-        self._validate_risk(request, holdings)
+        self._validate_risk(request, holdings, replacing=replacing)
         cost = self._order_cost_usd(legs, request.qty, request.limit_price, holdings, now)
         if cost > 0:
             available = self._buying_power_usd(now, excluding=replacing)
@@ -1013,7 +1013,13 @@ class SimExchange:
                     CODE_UNPROCESSABLE,
                 )
 
-    def _validate_risk(self, request: OrderRequest, holdings: Mapping[str, int]) -> None:
+    def _validate_risk(
+        self,
+        request: OrderRequest,
+        holdings: Mapping[str, int],
+        *,
+        replacing: OrderState | None,
+    ) -> None:
         legs = request.legs
         if len(legs) > 1:
             # Alpaca: every short leg of a multi-leg order must be covered inside the order,
@@ -1029,9 +1035,20 @@ class SimExchange:
                         "uncovered short legs are not allowed in a multi-leg order",
                         CODE_UNPROCESSABLE,
                     )
+        # Judged as if every working order filled too, so two orders that are each fine
+        # (a covered call and the sale of its shares) cannot together leave a naked call.
         underlying = underlying_and_contract(legs[0].symbol)[0]
-        before = _exposure_on(underlying, holdings)
-        after_holdings = dict(holdings)
+        projected = dict(holdings)
+        for order in self._working.values():
+            if order is replacing:
+                continue
+            for working_leg in order.legs:
+                projected[working_leg.symbol] = (
+                    projected.get(working_leg.symbol, 0)
+                    + working_leg.side.sign * working_leg.ratio_qty * order.remaining_qty
+                )
+        before = _exposure_on(underlying, projected)
+        after_holdings = dict(projected)
         for leg in legs:
             after_holdings[leg.symbol] = (
                 after_holdings.get(leg.symbol, 0) + leg.side.sign * leg.ratio_qty * request.qty
