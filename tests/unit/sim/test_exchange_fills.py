@@ -223,3 +223,15 @@ def test_fills_follow_the_quote_minute_by_minute(world: World) -> None:
     filled = world.exchange.get_order(order.order_id)
     assert filled.filled_at == et(MONDAY, 10, 7) and filled.filled_avg_price == Decimal("-1.75")
     assert start < filled.filled_at
+
+
+def test_fee_hook_charges_per_option_contract() -> None:
+    world = make_world(fee_per_contract_usd=Decimal("0.65"))
+    order = world.exchange.submit_order(put_spread("c1", limit="-0.90", qty=2))
+    world.step()
+    assert world.exchange.get_order(order.order_id).status is OrderStatus.FILLED
+    fills = world.exchange.fills(order_id=order.order_id)
+    assert [f.fee_usd for f in fills] == [Decimal("1.30"), Decimal("1.30")]
+    assert world.exchange.get_account().cash == Decimal(100_200) - Decimal("2.60")
+    fill_activities = world.exchange.get_activities(types=[ActivityType.FILL])
+    assert [a.activity_id for a in fill_activities] == [f.fill_id for f in fills]
