@@ -32,7 +32,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import reduce
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from agent.adapters.sim.exchange_fill import (
     LegQuote,
@@ -82,6 +82,7 @@ from agent.domain import (
 )
 from agent.domain.orders import MAX_LEGS
 from agent.errors import DataError, DuplicateClientOrderId, OrderNotFound, OrderRejected
+from agent.ports import Broker, OrderQueryStatus
 
 __all__ = [
     "CODE_FORBIDDEN",
@@ -89,6 +90,7 @@ __all__ = [
     "CODE_UNPROCESSABLE",
     "CODE_VALIDATION",
     "SimExchange",
+    "as_broker",
 ]
 
 # Alpaca's error codes (ALPACA_NOTES §2), carried on OrderRejected.code.
@@ -105,8 +107,6 @@ _ZERO = Decimal(0)
 _CENT = Decimal("0.01")
 _MULT = Decimal(CONTRACT_MULTIPLIER)
 _ACCOUNT_NAMESPACE = "account"
-
-OrderQueryStatus = Literal["open", "closed", "all"]
 
 
 def _floor_minute(at: datetime) -> datetime:
@@ -383,8 +383,8 @@ class SimExchange:
                     limit_price=Decimal(limit_price),
                     time_in_force=old.time_in_force,
                 )
-            except DataError as exc:
-                raise _reject(f"invalid limit price: {exc}", CODE_UNPROCESSABLE) from exc
+            except DataError as exc:  # e.g. a single-leg limit signed against its side
+                raise _reject(str(exc), CODE_UNPROCESSABLE) from exc
             self._validate(request, now, replacing=old)
             old.status = OrderStatus.REPLACED
             old.updated_at = now
@@ -1087,3 +1087,8 @@ def _exposure_on(underlying: str, holdings: Mapping[str, int]) -> UnderlyingExpo
 
 def _symbols_of(orders: Iterable[OrderState]) -> list[str]:
     return sorted({leg.symbol for order in orders for leg in order.legs})
+
+
+def as_broker(exchange: SimExchange) -> Broker:
+    """The exchange seen through the port (and a static check that it implements it)."""
+    return exchange

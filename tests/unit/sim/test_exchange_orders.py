@@ -396,6 +396,16 @@ def test_replace_rules(world: World) -> None:
         world.exchange.replace_order(
             order.order_id, limit_price=Decimal("-1.101"), client_order_id="c2"
         )
+    with pytest.raises(OrderRejected, match="whole number"):
+        world.exchange.replace_order(
+            order.order_id, limit_price=Decimal("-1.1"), client_order_id="c2", qty=0
+        )
+    buy = world.exchange.submit_order(single("b", XYZ_C105, PositionIntent.BUY_TO_OPEN, "0.10"))
+    with pytest.raises(OrderRejected, match="signed"):
+        world.exchange.replace_order(
+            buy.order_id, limit_price=Decimal("-0.10"), client_order_id="b2"
+        )
+    assert world.exchange.get_order(buy.order_id).status is OrderStatus.NEW
     assert world.exchange.get_order(order.order_id).status is OrderStatus.NEW  # still working
     with pytest.raises(OrderNotFound):
         world.exchange.replace_order(
