@@ -59,7 +59,8 @@ class BrokerHarness(Protocol):
         ...
 
     def listed_put(self, underlying: str) -> str:
-        """A listed put (OCC symbol), expiring after today, with a bid of at least 0.10."""
+        """A listed put (OCC symbol), expiring after today, with a bid of at least 0.10, that
+        is not one of :meth:`listed_put_spread`'s legs."""
         ...
 
     def listed_put_spread(self, underlying: str) -> tuple[str, str]:

@@ -127,6 +127,11 @@ def _multiplier(symbol: str) -> Decimal:
     return _MULT if _is_option(symbol) else Decimal(1)
 
 
+def _money(value: Decimal | float | int) -> Decimal:
+    """USD as Decimal; a float (e.g. from settings) by its shortest repr, so 0.1 stays 0.1."""
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
 def _reject(message: str, code: str) -> OrderRejected:
     return OrderRejected(message, code=code)
 
@@ -140,17 +145,18 @@ class SimExchange:
         quotes: QuoteSource,
         clock: Clock,
         calendar: MarketCalendar,
-        initial_cash_usd: Decimal,
+        initial_cash_usd: Decimal | float,
         seed: int,
         fill_rate_per_min: float = 0.6,
         partial_fill_prob: float = 0.2,
         early_assignment_prob: float = 0.3,
         early_assignment_max_extrinsic_usd: float = 0.05,
         options_level: int = 3,
-        fee_per_contract_usd: Decimal = _ZERO,
+        fee_per_contract_usd: Decimal | float = _ZERO,
     ) -> None:
         """``fee_per_contract_usd`` is the fee hook: Alpaca charges no commission, so 0 by
         default (regulatory pass-through fees are not modelled)."""
+        initial_cash_usd = _money(initial_cash_usd)
         if initial_cash_usd < 0:
             raise ValueError(f"initial_cash_usd must be ≥ 0 (got {initial_cash_usd})")
         for name, value in (
@@ -164,18 +170,18 @@ class SimExchange:
             raise ValueError(f"options_level must be 0-3 (got {options_level})")
         config = ExchangeConfig(
             seed=seed,
-            initial_cash_usd=Decimal(initial_cash_usd),
+            initial_cash_usd=initial_cash_usd,
             fill_rate_per_min=fill_rate_per_min,
             partial_fill_prob=partial_fill_prob,
             early_assignment_prob=early_assignment_prob,
             early_assignment_max_extrinsic_usd=early_assignment_max_extrinsic_usd,
             options_level=options_level,
-            fee_per_contract_usd=Decimal(fee_per_contract_usd),
+            fee_per_contract_usd=_money(fee_per_contract_usd),
         )
         book = BookState(
             config=config,
-            cash_usd=Decimal(initial_cash_usd),
-            last_equity_usd=Decimal(initial_cash_usd),
+            cash_usd=initial_cash_usd,
+            last_equity_usd=initial_cash_usd,
             processed_until=clock.now(),
         )
         self._attach(quotes=quotes, clock=clock, calendar=calendar, book=book)
