@@ -378,7 +378,11 @@ class RiskService:
     def _peak_from_snapshots(self, tx: StoreSession, control: br.Control) -> br.Control:
         """A peak the account reached counts even if risk died before it could store it."""
         best = None
-        for snapshot in tx.account_snapshots.list(since=control.peak_since):
+        # Snapshots before the stored peak were seen when it was stored (or acknowledged).
+        since = control.peak_at or control.peak_since
+        if control.peak_since is not None and since is not None and since < control.peak_since:
+            since = control.peak_since
+        for snapshot in tx.account_snapshots.list(since=since):
             if best is None or snapshot.equity > best.equity:
                 best = snapshot
         if best is not None and (
@@ -881,8 +885,15 @@ class RiskService:
             top_sector = max(totals.heat_by_sector.values(), default=Decimal(0))
             usage("max_symbol_concentration_pct", float(top_symbol), float(symbol_limit), "usd")
             usage("max_sector_concentration_pct", float(top_sector), float(sector_limit), "usd")
-            available = account.options_buying_power
-            usage("buying_power", float(book.reserved_capital_usd), float(available), "usd")
+            # The broker's options buying power already excludes what open trades hold, so
+            # the capacity is what is left plus what the book (and approvals) hold.
+            held = totals.capital_usd
+            usage(
+                "buying_power",
+                float(held),
+                float(account.options_buying_power - book.reserved_capital_usd + held),
+                "usd",
+            )
             for name, heat in sorted(totals.heat_by_symbol.items()):
                 by_symbol.append(
                     ExposureLine(
