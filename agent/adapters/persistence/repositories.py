@@ -26,7 +26,7 @@ from sqlalchemy import Select, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.exc import IntegrityError, StatementError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql import Executable, func
 
 from agent.adapters.persistence.models import (
@@ -667,12 +667,18 @@ class _SqlRepository:
         )
 
     def _update_existing(
-        self, model: type[Base], key_column: Any, key: str, values: Mapping[str, Any], what: str
+        self,
+        model: type[Base],
+        key_column: InstrumentedAttribute[str],
+        values: Mapping[str, Any],
+        what: str,
     ) -> None:
+        """Update the row whose ``key_column`` equals ``values[key_column.key]``."""
+        key_name = key_column.key
         statement = (
             update(_table(model))
-            .where(key_column == key)
-            .values({name: value for name, value in values.items() if name != key_column.key})
+            .where(key_column == values[key_name])
+            .values({name: value for name, value in values.items() if name != key_name})
         )
         if self._write(statement, action=f"update {what}") == 0:
             raise InvariantViolation(f"cannot update {what}: it was never stored")
@@ -701,7 +707,6 @@ class SqlTradeRepository(_SqlRepository):
         self._update_existing(
             TradeRow,
             TradeRow.trade_id,
-            trade.trade_id,
             _trade_values(trade),
             f"trade {trade.trade_id}",
         )
@@ -780,7 +785,6 @@ class SqlOrderRepository(_SqlRepository):
         self._update_existing(
             OrderIntentRow,
             OrderIntentRow.intent_id,
-            intent.intent_id,
             _intent_values(intent),
             f"order intent {intent.intent_id}",
         )
@@ -1069,7 +1073,6 @@ class SqlLearningRepository(_SqlRepository):
         self._update_existing(
             LearningLogRow,
             LearningLogRow.log_id,
-            log.log_id,
             _learning_values(log),
             f"learning log {log.log_id}",
         )
