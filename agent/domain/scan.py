@@ -25,6 +25,8 @@ class ScanInput:
     rate: float
     """Continuously compounded risk-free rate."""
     dividend_yield: float
+    realized_vol: float = float("nan")
+    """Annualised close-to-close vol of the last 20 sessions (NaN if unknown)."""
     sector: str | None = None
     beta: float = 1.0
 

@@ -8,6 +8,7 @@ simulator has one; Alpaca has none, so it warms up from our daily scans).
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -41,6 +42,19 @@ class BarsSummary:
 
     history_days: int
     closes: tuple[float, ...]
+
+
+def realized_vol(closes: Sequence[float], window: int = 20) -> float:
+    """Annualised (252 sessions) close-to-close vol of the last ``window`` returns, or NaN."""
+    if len(closes) < window + 1:
+        return float("nan")
+    tail = closes[-(window + 1) :]
+    returns = [math.log(b / a) for a, b in itertools.pairwise(tail) if a > 0 and b > 0]
+    if len(returns) < window:
+        return float("nan")
+    mean = sum(returns) / len(returns)
+    variance = sum((r - mean) ** 2 for r in returns) / (len(returns) - 1)
+    return math.sqrt(variance * 252.0)
 
 
 class TtlCache:
@@ -248,6 +262,7 @@ class MarketDataService:
             history_days=self.bars_summary(symbol).history_days,
             rate=md.risk_free_rate,
             dividend_yield=md.dividend_yields.get(symbol, 0.0),
+            realized_vol=realized_vol(self.bars_summary(symbol).closes),
             sector=self.settings.universe.sectors.get(symbol),
             beta=self.beta(symbol),
         )
