@@ -92,7 +92,7 @@ class UnderlyingSpec:
         return self.symbol in BROAD_ETFS
 
 
-def _spec(
+def _spec(  # noqa: PLR0917 (a compact table of known names)
     symbol: str,
     kind: AssetKind,
     sector: str,
@@ -177,7 +177,7 @@ def _generated_spec(seed: int, symbol: str, index: int, sector: str | None) -> U
     """A plausible name from the seed. ``index`` stratifies the draw so every universe of
     reasonable size holds expensive, cheap and illiquid names."""
     rng = stream(seed, "universe", symbol)
-    u = rng.random(12)
+    u = [float(x) for x in rng.random(12)]
     is_etf = u[0] < 0.12
     stratum = index % 8
     if stratum == 0:
@@ -198,7 +198,11 @@ def _generated_spec(seed: int, symbol: str, index: int, sector: str | None) -> U
         tier = LiquidityTier.LOW
     else:
         tier = (
-            LiquidityTier.HIGH if u[5] < 0.3 else LiquidityTier.MID if u[5] < 0.8 else LiquidityTier.LOW
+            LiquidityTier.HIGH
+            if u[5] < 0.3
+            else LiquidityTier.MID
+            if u[5] < 0.8
+            else LiquidityTier.LOW
         )
     adv_range = {
         LiquidityTier.HIGH: (5e6, 30e6),
@@ -335,9 +339,7 @@ def earnings_dates(
                 -_EARNINGS_JITTER_DAYS, _EARNINGS_JITTER_DAYS + 1
             )
         )
-        day = _EARNINGS_EPOCH + timedelta(
-            days=quarter * EARNINGS_PERIOD_DAYS + phase_days + jitter
-        )
+        day = _EARNINGS_EPOCH + timedelta(days=quarter * EARNINGS_PERIOD_DAYS + phase_days + jitter)
         if not calendar.first_day <= day <= calendar.last_day:
             continue
         day = calendar.next_session(day, inclusive=True)
