@@ -162,7 +162,10 @@ def strikes_for_expiry(
     hi_in = float(np.max(prev_closes_usd * (1.0 + f_in)))
     outer = np.arange(max(1, math.ceil(lo_out / outer_inc)), math.floor(hi_out / outer_inc) + 1)
     inner = np.arange(max(1, math.ceil(lo_in / inner_inc)), math.floor(hi_in / inner_inc) + 1)
-    strikes = np.union1d(outer * outer_inc, inner * inner_inc)
+    outer_strikes = outer * outer_inc
+    # the coarse grid only outside the fine band, so spacing near the money is uniform
+    outer_strikes = outer_strikes[(outer_strikes < lo_in) | (outer_strikes > hi_in)]
+    strikes = np.union1d(outer_strikes, inner * inner_inc)
     # round away binary noise so OCC milli-dollar strikes are exact
     return np.asarray(np.round(strikes.astype(np.float64), 3), dtype=np.float64)
 

@@ -9,7 +9,7 @@ Spread (full width, USD per share) of an option whose fair value is ``fair``::
 so it widens with distance from the money (``|z|`` standard deviations), shorter expiry,
 a less liquid tier, the stressed regime (×2) and the first 15 minutes of the session (×1.5).
 The bid is ``fair − width/2`` rounded *down* to the tick, the ask ``fair + width/2`` rounded
-*up*: ``bid ≤ fair ≤ ask`` always, with ``fair = max(model price, intrinsic)`` (American
+*up* (with no bid, the ask is twice fair value rounded up): ``bid ≤ fair ≤ ask`` always, with ``fair = max(model price, intrinsic)`` (American
 floor), so a clean quote never violates the no-arbitrage bounds (``0 ≤ bid ≤ ask``,
 ``ask ≥ intrinsic``, monotone in strike). Deep out of the money the bid is 0 and the ask the
 tier's minimum (e.g. 0.00 / 0.05).
@@ -83,7 +83,7 @@ TIER_QUOTING: dict[LiquidityTier, TierQuoting] = {
     LiquidityTier.TOP: TierQuoting(0.004, 0.01, 0.01, 1, 1, 50, 800, 25_000, 6_000, 0.00001),
     LiquidityTier.HIGH: TierQuoting(0.02, 0.02, 0.05, 1, 1, 10, 250, 6_000, 1_200, 0.00005),
     LiquidityTier.MID: TierQuoting(0.05, 0.05, 0.05, 1, 5, 1, 50, 700, 150, 0.0002),
-    LiquidityTier.LOW: TierQuoting(0.12, 0.10, 0.05, 5, 10, 1, 10, 60, 10, 0.001),
+    LiquidityTier.LOW: TierQuoting(0.12, 0.10, 0.05, 5, 10, 1, 10, 40, 10, 0.001),
 }
 
 
@@ -155,6 +155,9 @@ def _quote_kernel(  # type: ignore[no-untyped-def]  # noqa: PLR0917
         b_c = max(b_c, 0.0)
         tick_a = tick_small_c if hi < 300.0 else tick_large_c
         a_c = math.ceil(hi / tick_a - 1e-7) * tick_a
+        if b_c <= 0.0:
+            # no bid: market makers offer at about twice fair value, at least the minimum
+            a_c = math.ceil(2.0 * f * 100.0 / tick_a - 1e-7) * tick_a
         a_c = max(a_c, min_ask * 100.0)
         if a_c <= b_c:
             a_c = b_c + tick_a
