@@ -202,7 +202,7 @@ def test_same_seed_same_paths_and_different_seed_differs() -> None:
     assert np.array_equal(a.paths.close[:700], b.paths.close[:700])
     assert np.array_equal(a.paths.regime[:700], b.paths.regime[:700])
     assert np.array_equal(a.paths.intraday(650, 3).prices, b.paths.intraday(650, 3).prices)
-    assert [s for s in a.universe.specs] == [s for s in b.universe.specs]
+    assert list(a.universe.specs) == list(b.universe.specs)
     assert not np.array_equal(a.paths.close[:700], c.paths.close[:700])
 
 

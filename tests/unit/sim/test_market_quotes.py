@@ -3,6 +3,7 @@ open interest and volume, consistency between chains and top of book, determinis
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, time, timedelta
 
 import numpy as np
@@ -240,7 +241,7 @@ def test_volume_grows_through_the_session(clean: MarketModel) -> None:
         for hh, mm in ((9, 30), (10, 0), (12, 0), (15, 59))
     ]
     assert volumes[0].sum() == 0
-    for earlier, later in zip(volumes, volumes[1:], strict=False):
+    for earlier, later in itertools.pairwise(volumes):
         assert (later >= earlier).all() and later.sum() > earlier.sum()
     assert np.isnan(chain(clean, "QQQ", at(DAY, 9, 30)).last).all()
 
