@@ -458,6 +458,7 @@ class MarketDataSettings(Section):
         default_factory=dict
     )
     """Continuous dividend yield per symbol (default 0)."""
+
     @field_validator("dividend_yields")
     @classmethod
     def _yield_keys(cls, value: dict[str, float]) -> dict[str, float]:

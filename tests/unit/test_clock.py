@@ -36,7 +36,11 @@ def _two_windows(cursor: datetime) -> ActiveWindow | None:
 def test_accelerated_clock_runs_at_speed_and_jumps_idle_time() -> None:
     wall = [1000.0]
     clock = AcceleratedClock(
-        anchor_sim=T0, anchor_wall_s=1000.0, speed=60.0, windows=_two_windows, wall_clock=lambda: wall[0]
+        anchor_sim=T0,
+        anchor_wall_s=1000.0,
+        speed=60.0,
+        windows=_two_windows,
+        wall_clock=lambda: wall[0],
     )
     assert clock.now() == T0
     wall[0] += 30  # 30 wall seconds = 30 simulated minutes
@@ -48,7 +52,11 @@ def test_accelerated_clock_runs_at_speed_and_jumps_idle_time() -> None:
 def test_accelerated_clock_wait_skips_idle_spans() -> None:
     wall = [0.0]
     clock = AcceleratedClock(
-        anchor_sim=T0, anchor_wall_s=0.0, speed=60.0, windows=_two_windows, wall_clock=lambda: wall[0]
+        anchor_sim=T0,
+        anchor_wall_s=0.0,
+        speed=60.0,
+        windows=_two_windows,
+        wall_clock=lambda: wall[0],
     )
     # 45 active minutes remain today, 10 more tomorrow: 55 min at 60x = 55 s of wall time.
     target = T0 + timedelta(days=1, minutes=10)
@@ -60,6 +68,18 @@ def test_accelerated_clock_wait_skips_idle_spans() -> None:
 
 def test_two_accelerated_clocks_with_the_same_anchor_agree() -> None:
     wall = [500.0]
-    a = AcceleratedClock(anchor_sim=T0, anchor_wall_s=400.0, speed=600.0, windows=_two_windows, wall_clock=lambda: wall[0])
-    b = AcceleratedClock(anchor_sim=T0, anchor_wall_s=400.0, speed=600.0, windows=_two_windows, wall_clock=lambda: wall[0])
+    a = AcceleratedClock(
+        anchor_sim=T0,
+        anchor_wall_s=400.0,
+        speed=600.0,
+        windows=_two_windows,
+        wall_clock=lambda: wall[0],
+    )
+    b = AcceleratedClock(
+        anchor_sim=T0,
+        anchor_wall_s=400.0,
+        speed=600.0,
+        windows=_two_windows,
+        wall_clock=lambda: wall[0],
+    )
     assert a.now() == b.now()

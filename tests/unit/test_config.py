@@ -21,19 +21,44 @@ def test_defaults_match_the_product_spec(isolated_dir: Path) -> None:
     assert s.mode is Mode.SIM and s.dry_run is False
     assert s.schedule.scan_interval_min == 5 and s.schedule.monitor_interval_min == 1
     assert s.schedule.reconcile_interval_min == 15
-    assert (s.schedule.daily_analysis_time.hour, s.schedule.weekly_learning_day.value) == (17, "sun")
+    assert (s.schedule.daily_analysis_time.hour, s.schedule.weekly_learning_day.value) == (
+        17,
+        "sun",
+    )
     assert len(s.universe.watchlist) == 20 and {"SPY", "QQQ", "IWM"} <= set(s.universe.watchlist)
     assert s.universe.min_iv_rank == 25 and s.universe.max_vol_index == 35
     bps = s.strategies.bull_put_spread
-    assert (bps.dte_min, bps.dte_max, bps.short_delta_min, bps.short_delta_max) == (25, 45, -0.30, -0.20)
-    assert (bps.min_credit_usd, bps.take_profit_pct, bps.stop_loss_multiple, bps.roll_dte) == (0.30, 50, 2.0, 7)
+    assert (bps.dte_min, bps.dte_max, bps.short_delta_min, bps.short_delta_max) == (
+        25,
+        45,
+        -0.30,
+        -0.20,
+    )
+    assert (bps.min_credit_usd, bps.take_profit_pct, bps.stop_loss_multiple, bps.roll_dte) == (
+        0.30,
+        50,
+        2.0,
+        7,
+    )
     ic = s.strategies.iron_condor
-    assert (ic.put_delta_min, ic.put_delta_max, ic.call_delta_min, ic.call_delta_max) == (-0.20, -0.15, 0.15, 0.20)
+    assert (ic.put_delta_min, ic.put_delta_max, ic.call_delta_min, ic.call_delta_max) == (
+        -0.20,
+        -0.15,
+        0.15,
+        0.20,
+    )
     assert s.strategies.cash_secured_put.min_premium_usd == 0.50
     r = s.risk
     assert (r.max_trades_per_day, r.max_daily_loss_pct, r.max_risk_per_trade_pct) == (10, 5, 20)
-    assert (r.max_positions_per_symbol, r.max_portfolio_heat_pct, r.risk_per_trade_pct) == (2, 30, 1.0)
-    assert s.execution.single_leg_sell_pct_of_bid == 95 and s.execution.single_leg_buy_pct_of_ask == 105
+    assert (r.max_positions_per_symbol, r.max_portfolio_heat_pct, r.risk_per_trade_pct) == (
+        2,
+        30,
+        1.0,
+    )
+    assert (
+        s.execution.single_leg_sell_pct_of_bid == 95
+        and s.execution.single_leg_buy_pct_of_ask == 105
+    )
     assert s.learning.min_closed_trades == 30 and s.market_data.rate_limit_per_min == 200
 
 
@@ -75,14 +100,30 @@ def test_value_sources_name_each_layer(isolated_dir: Path) -> None:
 
 BAD_CONFIGS = [
     ("risk:\n  max_trade_per_day: 3\n", "risk.max_trade_per_day", "risk.max_trades_per_day"),
-    ("strategies:\n  bull_put_spread:\n    short_delta_min: -0.1\n", "strategies.bull_put_spread", "short_delta_min"),
-    ("strategies:\n  iron_condor:\n    call_delta_min: -0.15\n", "strategies.iron_condor.call_delta_min", "greater than or equal to 0"),
-    ("strategies:\n  iron_condor:\n    put_delta_max: 0.2\n", "strategies.iron_condor.put_delta_max", "less than or equal to 0"),
+    (
+        "strategies:\n  bull_put_spread:\n    short_delta_min: -0.1\n",
+        "strategies.bull_put_spread",
+        "short_delta_min",
+    ),
+    (
+        "strategies:\n  iron_condor:\n    call_delta_min: -0.15\n",
+        "strategies.iron_condor.call_delta_min",
+        "greater than or equal to 0",
+    ),
+    (
+        "strategies:\n  iron_condor:\n    put_delta_max: 0.2\n",
+        "strategies.iron_condor.put_delta_max",
+        "less than or equal to 0",
+    ),
     ("risk:\n  max_daily_loss_pct: 150\n", "risk.max_daily_loss_pct", "100"),
     ("universe:\n  min_underlying_price_usd: 600\n", "universe", "min_underlying_price_usd"),
     ("mode: backtest\n", "mode", "sim"),
     ("schedule:\n  scan_interval_min: 0\n", "schedule.scan_interval_min", "greater than 0"),
-    ("strategies:\n  cash_secured_put:\n    dte_min: 50\n", "strategies.cash_secured_put", "dte_min"),
+    (
+        "strategies:\n  cash_secured_put:\n    dte_min: 50\n",
+        "strategies.cash_secured_put",
+        "dte_min",
+    ),
     ("alerts:\n  webhook_url: hooks.example.com\n", "alerts.webhook_url", "http"),
     ("execution:\n  fill_timeout_s: 10\n  walk_interval_s: 30\n", "execution", "fill_timeout_s"),
     ("sim:\n  sped: 10\n", "sim.sped", "sim.speed"),
@@ -108,7 +149,7 @@ def test_unknown_environment_variable_is_rejected_with_a_suggestion(isolated_dir
 
 def test_secrets_are_refused_in_the_config_file(isolated_dir: Path) -> None:
     path = write(isolated_dir / "c.yaml", "alpaca_api_key: AKXXXX\n")
-    with pytest.raises(ConfigError, match="environment or .env"):
+    with pytest.raises(ConfigError, match=r"environment or \.env"):
         load_settings(path, environ={}, env_file=None)
 
 
@@ -156,5 +197,5 @@ def test_cli_set_values_are_parsed_as_yaml(isolated_dir: Path) -> None:
         env_file=None,
     )
     assert s.universe.watchlist == ["SPY", "QQQ"] and s.dry_run is True and s.sim.speed == 1200
-    with pytest.raises(ConfigError, match="section.key=value"):
+    with pytest.raises(ConfigError, match=r"section\.key=value"):
         load_settings(overrides=["risk.max_trades_per_day"], environ={}, env_file=None)

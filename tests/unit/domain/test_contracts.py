@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.domain import OptionContract, OptionRight, format_occ, parse_occ, underlying_of
+from agent.domain import OptionContract, OptionRight, parse_occ, underlying_of
 from agent.errors import DataError
 
 
@@ -26,7 +26,15 @@ def test_parse_padded_standard_symbol_and_fractional_strike() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "SPY", "SPY250321X00500000", "SPY251321P00500000", "TOOLONGX250321P00500000", "SPY250321P0050000"]
+    "bad",
+    [
+        "",
+        "SPY",
+        "SPY250321X00500000",
+        "SPY251321P00500000",
+        "TOOLONGX250321P00500000",
+        "SPY250321P0050000",
+    ],
 )
 def test_malformed_symbols_raise_data_error_naming_the_symbol(bad: str) -> None:
     with pytest.raises(DataError, match="OCC"):
@@ -35,7 +43,12 @@ def test_malformed_symbols_raise_data_error_naming_the_symbol(bad: str) -> None:
 
 def test_strike_must_fit_occ_precision() -> None:
     with pytest.raises(DataError, match="3 decimals"):
-        OptionContract(underlying="SPY", expiry=date(2025, 1, 17), right=OptionRight.PUT, strike=Decimal("1.0005"))
+        OptionContract(
+            underlying="SPY",
+            expiry=date(2025, 1, 17),
+            right=OptionRight.PUT,
+            strike=Decimal("1.0005"),
+        )
 
 
 def test_underlying_of_stock_and_option() -> None:
