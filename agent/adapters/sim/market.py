@@ -706,12 +706,20 @@ class MarketModel:
         for block, local in parts:
             alive = block.alive[local]
             listing_rows = slice(block.start + (local.start or 0), block.start + (local.stop or 0))
-            columns.setdefault("symbol", []).append(listing.symbol[listing_rows][alive])
-            columns.setdefault("expiry", []).append(listing.expiry[listing_rows][alive])
-            columns.setdefault("strike", []).append(listing.strike[listing_rows][alive])
-            columns.setdefault("is_call", []).append(listing.is_call[listing_rows][alive])
+            # copies either way (the blocks are cached); a slice copy is much cheaper
+            mask = None if alive.all() else alive
+
+            def pick(
+                a: npt.NDArray[np.generic], m: BoolArray | None = mask
+            ) -> npt.NDArray[np.generic]:
+                return a.copy() if m is None else a[m]
+
+            columns.setdefault("symbol", []).append(pick(listing.symbol[listing_rows]))
+            columns.setdefault("expiry", []).append(pick(listing.expiry[listing_rows]))
+            columns.setdefault("strike", []).append(pick(listing.strike[listing_rows]))
+            columns.setdefault("is_call", []).append(pick(listing.is_call[listing_rows]))
             for name in names:
-                columns.setdefault(name, []).append(getattr(block, name)[local][alive])
+                columns.setdefault(name, []).append(pick(getattr(block, name)[local]))
 
         def col(name: str, dtype: npt.DTypeLike) -> npt.NDArray[np.generic]:
             pieces = columns.get(name)
