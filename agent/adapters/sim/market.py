@@ -44,7 +44,7 @@ from agent.adapters.sim.market_rng import combine, hash_uniform, stable_hash64
 from agent.adapters.sim.market_surface import (
     EVENT_VRP,
     MARKET_VRP,
-    strike_vols,
+    strike_vols_grouped,
     total_variance,
 )
 from agent.adapters.sim.quotes import (
@@ -128,8 +128,12 @@ class DayBook:
     """Full-session volume per contract (contracts)."""
     near_end: int
     """Rows ``[0, near_end)`` expire within ``chain_max_dte`` days."""
-    event_days: tuple[date, ...]
-    """Earnings report days from this session to the last expiry."""
+    event_variance: FloatArray
+    """Per expiry: implied earnings variance of the reports before it (from this session)."""
+    vendor_missing: BoolArray
+    """Per row: the vendor sends no greeks/IV for this contract today."""
+    vendor_iv_error: FloatArray
+    """Per row: the vendor's IV as a multiple of ours today (1 ± ~1 %)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,6 +476,7 @@ class MarketModel:
             day_key=day.toordinal(),
             volume_mult=VOLUME_MULT_BY_REGIME[int(self.paths.regime[j])],
         )
+        day_ids = combine(listing.contract_id, day.toordinal())
         near_limit = day + timedelta(days=self.config.chain_max_dte)
         near_expiries = sum(1 for e in expiries if e <= near_limit)
         book = DayBook(
@@ -479,7 +484,10 @@ class MarketModel:
             open_interest=oi,
             day_volume=volume,
             near_end=int(listing.expiry_start[near_expiries]),
-            event_days=tuple(self.paths.earnings_between(i, day, max(expiries, default=day))),
+            event_variance=self._event_variance(i, day, expiries),
+            vendor_missing=hash_uniform(day_ids) < VENDOR_MISSING_RATE,
+            vendor_iv_error=1.0
+            + VENDOR_IV_NOISE * (hash_uniform(combine(day_ids, 1)) - 0.5) * (2.0 * math.sqrt(3.0)),
         )
         self._books[key] = book
         if len(self._books) > 512:
@@ -527,51 +535,48 @@ class MarketModel:
         r = self.config.risk_free_rate
         q = spec.dividend_yield
         quote_epoch = t.quote_epoch_s
-        expiries = [s.expiry for s in listing.expiries]
 
-        # per expiry
+        # per expiry: calendar years, business-time total variance (with earnings)
         years_e = (listing.expiry_value_epoch_s - quote_epoch) / SECONDS_PER_YEAR
-        event_e = self._event_variance(i, t.day, expiries)
         alive_e = listing.expiry_end_epoch_s > quote_epoch
-        remaining_today = (1.0 - OVERNIGHT_VARIANCE_SHARE) * (
-            1.0 - float(path.cum_variance[t.minute])
-        )
+        elapsed = float(path.cum_variance[t.minute])
+        remaining_today = (1.0 - OVERNIGHT_VARIANCE_SHARE) * (1.0 - elapsed)
         tau_e = (listing.expiry_sessions_ahead + remaining_today) / SESSIONS_PER_YEAR
         v0, v_long = self._v0_and_long(i, t.row, float(path.iv_shock[t.minute]))
-        w_e = total_variance(v0, v_long, tau_e, event_e)
+        w_e = total_variance(v0, v_long, tau_e, book.event_variance)
 
-        # per row
+        # per row: vol from the surface, price and greeks from our kernels, then quotes
         re = listing.row_expiry[rows]
         strike = listing.strike[rows]
         is_call = listing.is_call[rows]
-        years = np.maximum(years_e[re], 1e-9)
-        spot = float(path.prices[t.minute])
-        sigma, z = strike_vols(
+        spot = np.array([path.prices[t.minute]])
+        years, sigma, z = strike_vols_grouped(
             spot_usd=spot,
             strike_usd=strike,
-            years=years,
-            total_var=w_e[re],
+            row_group=re,
+            group_years=years_e,
+            group_total_var=w_e,
             rate=r,
             dividend_yield=q,
             skew=spec.skew,
             smile=spec.smile,
         )
         greeks = bs_greeks(spot, strike, years, r, q, sigma, is_call)
-        intrinsic = np.maximum(np.where(is_call, spot - strike, strike - spot), 0.0)
-        fair = np.maximum(greeks.price, intrinsic)
         minute_key = self._minute_key(quote_epoch)
         quotes = make_quotes(
-            fair=fair,
-            intrinsic=intrinsic,
-            abs_z=np.abs(z),
-            dte_days=years * 365.0,
+            price=greeks.price,
+            spot_usd=spot,
+            strike_usd=strike,
+            is_call=is_call,
+            z=z,
+            years=years,
             contract_id=listing.contract_id[rows],
             minute_key=minute_key,
             tier=spec.tier,
             width_mult=self._width_mult(t),
             bad_quote_rate=self.config.bad_quote_rate,
         )
-        bid, ask = quotes.bid, quotes.ask
+        bid, ask, fair = quotes.bid, quotes.ask, quotes.fair
         quote_time = np.full(len(fair), quote_epoch)
         stale = np.flatnonzero(quotes.bad_kind == BAD_STALE)
         if len(stale):
@@ -579,13 +584,9 @@ class MarketModel:
                 i, t, book, rows, stale, quotes.stale_lag_min[stale], bid, ask, quote_time
             )
 
-        elapsed = float(path.cum_variance[t.minute])
         volume = np.floor(book.day_volume[rows] * elapsed)
         last = np.where(volume > 0, np.round(fair, 2), np.nan)
-        ids = listing.contract_id[rows]
-        day_ids = combine(ids, t.day.toordinal())
-        missing = (hash_uniform(day_ids) < VENDOR_MISSING_RATE) | (bid <= 0.0)
-        noise = (hash_uniform(combine(ids, minute_key)) - 0.5) * (2.0 * math.sqrt(3.0))
+        missing = book.vendor_missing[rows] | (bid <= 0.0)
         nan = np.nan
         return QuoteBlock(
             start=rows.start or 0,
@@ -601,7 +602,7 @@ class MarketModel:
             open_interest=book.open_interest[rows],
             quote_time_s=quote_time,
             bad_kind=quotes.bad_kind,
-            vendor_iv=np.where(missing, nan, sigma * (1.0 + VENDOR_IV_NOISE * noise)),
+            vendor_iv=np.where(missing, nan, sigma * book.vendor_iv_error[rows]),
             vendor_delta=np.where(missing, nan, greeks.delta),
             vendor_gamma=np.where(missing, nan, greeks.gamma),
             vendor_theta=np.where(missing, nan, greeks.theta / 365.0),
@@ -629,38 +630,36 @@ class MarketModel:
         assert session is not None
         old_minute = np.maximum(t.minute - lag_min, 0)
         old_epoch = session.open_at.timestamp() + 60.0 * old_minute
-        start = rows.start or 0
-        re = listing.row_expiry[start + stale]
-        strike = listing.strike[start + stale]
-        is_call = listing.is_call[start + stale]
+        listing_rows = (rows.start or 0) + stale
+        re = listing.row_expiry[listing_rows]
+        strike = listing.strike[listing_rows]
+        is_call = listing.is_call[listing_rows]
         spot = path.prices[old_minute]
-        years = np.maximum((listing.expiry_value_epoch_s[re] - old_epoch) / SECONDS_PER_YEAR, 1e-9)
+        years = (listing.expiry_value_epoch_s[re] - old_epoch) / SECONDS_PER_YEAR
         remaining = (1.0 - OVERNIGHT_VARIANCE_SHARE) * (1.0 - path.cum_variance[old_minute])
         tau = (listing.expiry_sessions_ahead[re] + remaining) / SESSIONS_PER_YEAR
         v0, v_long = self._v0_and_long(i, t.row, path.iv_shock[old_minute])
-        expiries = [s.expiry for s in listing.expiries]
-        event = self._event_variance(i, t.day, expiries)[re]
-        w = total_variance(v0, v_long, tau, event)
-        sigma, z = strike_vols(
+        w = total_variance(v0, v_long, tau, book.event_variance[re])
+        r, q = self.config.risk_free_rate, spec.dividend_yield
+        years, sigma, z = strike_vols_grouped(
             spot_usd=spot,
             strike_usd=strike,
-            years=years,
-            total_var=w,
-            rate=self.config.risk_free_rate,
-            dividend_yield=spec.dividend_yield,
+            row_group=np.arange(len(stale), dtype=np.int64),
+            group_years=years,
+            group_total_var=w,
+            rate=r,
+            dividend_yield=q,
             skew=spec.skew,
             smile=spec.smile,
         )
-        price = bs_price(
-            spot, strike, years, self.config.risk_free_rate, spec.dividend_yield, sigma, is_call
-        )
-        intrinsic = np.maximum(np.where(is_call, spot - strike, strike - spot), 0.0)
         old = make_quotes(
-            fair=np.maximum(price, intrinsic),
-            intrinsic=intrinsic,
-            abs_z=np.abs(z),
-            dte_days=years * 365.0,
-            contract_id=listing.contract_id[start + stale],
+            price=bs_price(spot, strike, years, r, q, sigma, is_call),
+            spot_usd=spot,
+            strike_usd=strike,
+            is_call=is_call,
+            z=z,
+            years=years,
+            contract_id=listing.contract_id[listing_rows],
             minute_key=0,
             tier=spec.tier,
             width_mult=self._width_mult(t),

@@ -121,10 +121,12 @@ def _unit(h: np.uint64) -> float:
 
 @numba.njit(cache=True)
 def _quote_kernel(  # type: ignore[no-untyped-def]  # noqa: PLR0917
-    fair,
-    intrinsic,
-    abs_z,
-    dte_days,
+    price,
+    spot,
+    strike,
+    is_call,
+    z,
+    years,
     contract_id,
     minute_key,
     base_pct,
@@ -142,11 +144,16 @@ def _quote_kernel(  # type: ignore[no-untyped-def]  # noqa: PLR0917
     ask_size,
     bad_kind,
     stale_lag,
+    fair,
 ):
-    n = fair.shape[0]
+    n = price.shape[0]
     for i in range(n):
-        f = fair[i]
-        pct = base_pct * (1.0 + 0.35 * abs_z[i]) * (1.0 + 0.6 / math.sqrt(dte_days[i] + 0.25))
+        s = spot[0] if spot.shape[0] == 1 else spot[i]
+        intrinsic = max(s - strike[i], 0.0) if is_call[i] else max(strike[i] - s, 0.0)
+        f = max(price[i], intrinsic)  # American floor
+        fair[i] = f
+        dte_days = years[i] * 365.0
+        pct = base_pct * (1.0 + 0.35 * abs(z[i])) * (1.0 + 0.6 / math.sqrt(dte_days + 0.25))
         width = max(pct * width_mult * f, min_width)
         lo = (f - 0.5 * width) * 100.0
         hi = (f + 0.5 * width) * 100.0
@@ -202,35 +209,46 @@ class QuoteArrays:
     ask_size: FloatArray
     bad_kind: Int8Array
     stale_lag_min: IntArray
+    fair: FloatArray
+    """``max(model price, intrinsic)`` per contract."""
 
 
 def make_quotes(
     *,
-    fair: FloatArray,
-    intrinsic: FloatArray,
-    abs_z: FloatArray,
-    dte_days: FloatArray,
+    price: FloatArray,
+    spot_usd: FloatArray | float,
+    strike_usd: FloatArray,
+    is_call: npt.NDArray[np.bool_],
+    z: FloatArray,
+    years: FloatArray,
     contract_id: U64Array,
     minute_key: int,
     tier: LiquidityTier,
     width_mult: float,
     bad_quote_rate: float,
 ) -> QuoteArrays:
-    """Quotes around ``fair`` (see the module docstring); ``minute_key`` names the minute and
-    the seed for the bad-quote draw."""
+    """Quotes around ``fair = max(price, intrinsic)`` (see the module docstring).
+
+    ``price`` is the model (European) price, ``z`` the standardised moneyness, ``years`` the
+    calendar time to expiry; ``minute_key`` names the minute and the seed for the bad-quote
+    draw.
+    """
     q = TIER_QUOTING[tier]
-    n = len(fair)
+    n = len(price)
     bid = np.empty(n)
     ask = np.empty(n)
     bid_size = np.empty(n)
     ask_size = np.empty(n)
     bad_kind = np.empty(n, dtype=np.int8)
     stale_lag = np.empty(n, dtype=np.int64)
+    fair = np.empty(n)
     _quote_kernel(
-        np.ascontiguousarray(fair, dtype=np.float64),
-        np.ascontiguousarray(intrinsic, dtype=np.float64),
-        np.ascontiguousarray(abs_z, dtype=np.float64),
-        np.ascontiguousarray(dte_days, dtype=np.float64),
+        np.ascontiguousarray(price, dtype=np.float64),
+        np.ascontiguousarray(spot_usd, dtype=np.float64).reshape(-1),
+        np.ascontiguousarray(strike_usd, dtype=np.float64),
+        np.ascontiguousarray(is_call, dtype=np.bool_),
+        np.ascontiguousarray(z, dtype=np.float64),
+        np.ascontiguousarray(years, dtype=np.float64),
         np.ascontiguousarray(contract_id, dtype=np.uint64),
         np.uint64(minute_key & 0xFFFFFFFFFFFFFFFF),
         q.base_pct,
@@ -248,8 +266,9 @@ def make_quotes(
         ask_size,
         bad_kind,
         stale_lag,
+        fair,
     )
-    return QuoteArrays(bid, ask, bid_size, ask_size, bad_kind, stale_lag)
+    return QuoteArrays(bid, ask, bid_size, ask_size, bad_kind, stale_lag, fair)
 
 
 # --------------------------------------------------------------------------- OI and volume

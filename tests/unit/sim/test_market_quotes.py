@@ -400,3 +400,40 @@ def test_occ_symbols_of_the_chain_parse(clean: MarketModel) -> None:
             c.expiry[k].astype(date),
             c.strike[k],
         )
+
+
+def test_the_fused_surface_kernel_matches_the_reference_formula() -> None:
+    from agent.adapters.sim.market_surface import strike_vols, strike_vols_grouped
+
+    rng = np.random.default_rng(3)
+    strikes = rng.uniform(50, 150, 400)
+    group = rng.integers(0, 5, 400)
+    group_years = np.array([0.001, 0.02, 0.1, 0.5, 1.5])
+    group_var = np.array([0.0002, 0.003, 0.02, 0.06, 0.2])
+    years, sigma, z = strike_vols_grouped(
+        spot_usd=np.array([100.0]),
+        strike_usd=strikes,
+        row_group=group,
+        group_years=group_years,
+        group_total_var=group_var,
+        rate=0.04,
+        dividend_yield=0.01,
+        skew=0.2,
+        smile=0.04,
+    )
+    ref_sigma, ref_z = strike_vols(
+        spot_usd=100.0,
+        strike_usd=strikes,
+        years=group_years[group],
+        total_var=group_var[group],
+        rate=0.04,
+        dividend_yield=0.01,
+        skew=0.2,
+        smile=0.04,
+    )
+    assert np.allclose(years, group_years[group])
+    assert np.allclose(sigma, ref_sigma, rtol=1e-12) and np.allclose(z, ref_z, rtol=1e-12)
+    # skew: lower strikes carry higher vol within an expiry
+    rows = np.flatnonzero(group == 2)
+    order = np.argsort(strikes[rows])
+    assert sigma[rows][order][0] > sigma[rows][order][len(rows) // 2]
