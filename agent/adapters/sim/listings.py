@@ -33,6 +33,7 @@ range widens with time to expiry (``inner_range``/``outer_range``).
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -240,9 +241,7 @@ def build_listing(
     all_days, all_closes = prev_closes(earliest, day)
     strikes_per: list[FloatArray] = []
     for s in series:
-        start = int(
-            np.searchsorted(np.array(all_days, dtype="datetime64[D]"), np.datetime64(s.listed_on))
-        )
+        start = bisect.bisect_left(all_days, s.listed_on)
         start = min(start, len(all_days) - 1)
         strikes_per.append(strikes_for_expiry(spec, s.expiry, all_days[start:], all_closes[start:]))
 
