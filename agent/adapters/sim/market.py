@@ -19,6 +19,7 @@ implements :class:`~agent.adapters.sim.interfaces.QuoteSource` for the simulated
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -195,6 +196,8 @@ class MarketModel:
         self._books: OrderedDict[tuple[int, int], DayBook] = OrderedDict()
         self._blocks: OrderedDict[tuple[int, int, int, int], QuoteBlock] = OrderedDict()
         self._quote_cache_size = quote_cache_size
+        # Actors may call from several threads (asyncio.to_thread): guard the caches.
+        self._lock = threading.RLock()
 
     @classmethod
     def from_settings(cls, settings: AgentSettings) -> MarketModel:
@@ -449,6 +452,10 @@ class MarketModel:
         return self._day_book(i, j)
 
     def _day_book(self, i: int, j: int) -> DayBook:
+        with self._lock:
+            return self._day_book_locked(i, j)
+
+    def _day_book_locked(self, i: int, j: int) -> DayBook:
         key = (i, j)
         book = self._books.get(key)
         if book is not None:
@@ -516,6 +523,10 @@ class MarketModel:
         return book, self._block(i, t, book, 1 if far else 0)
 
     def _block(self, i: int, t: MarketTime, book: DayBook, which: int) -> QuoteBlock:
+        with self._lock:
+            return self._block_locked(i, t, book, which)
+
+    def _block_locked(self, i: int, t: MarketTime, book: DayBook, which: int) -> QuoteBlock:
         key = (i, t.row, t.minute, which)
         block = self._blocks.get(key)
         if block is not None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
@@ -207,6 +208,8 @@ class MarketPaths:
         self._intraday_cache: OrderedDict[tuple[int, int], IntradayPath] = OrderedDict()
         self._intraday_cache_size = intraday_cache_size
         self._high_low: dict[tuple[int, int], tuple[float, float]] = {}
+        # several threads may query one model (actors): guard generation and the caches
+        self._lock = threading.RLock()
         self.ensure(self.anchor_index + 1)
         self._level = (
             np.log(np.array([s.price_usd for s in specs])) - self._log_close_rel[self.anchor_index]
@@ -221,6 +224,12 @@ class MarketPaths:
 
     def ensure(self, n_rows: int) -> None:
         """Generate daily rows until at least ``n_rows`` exist (whole chunks)."""
+        if n_rows <= self._n:
+            return
+        with self._lock:
+            self._ensure_locked(n_rows)
+
+    def _ensure_locked(self, n_rows: int) -> None:
         if n_rows > len(self.sessions):
             raise ValueError(f"the simulated market ends on {self.sessions[-1]} (calendar limit)")
         if n_rows <= self._n:
@@ -399,6 +408,10 @@ class MarketPaths:
     def _market_minutes(self, j: int) -> tuple[FloatArray, FloatArray]:
         """The market factor's intraday log path (from 0 at the open) and its cumulative
         variance share, for row ``j``."""
+        with self._lock:
+            return self._market_minutes_locked(j)
+
+    def _market_minutes_locked(self, j: int) -> tuple[FloatArray, FloatArray]:
         cached = self._market_intraday_cache.get(j)
         if cached is not None:
             self._market_intraday_cache.move_to_end(j)
@@ -422,6 +435,10 @@ class MarketPaths:
 
     def intraday(self, j: int, i: int) -> IntradayPath:
         """The minute path of underlying ``i`` in session row ``j`` (cached, LRU)."""
+        with self._lock:
+            return self._intraday_locked(j, i)
+
+    def _intraday_locked(self, j: int, i: int) -> IntradayPath:
         key = (j, i)
         cached = self._intraday_cache.get(key)
         if cached is not None:
