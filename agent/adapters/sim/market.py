@@ -198,6 +198,7 @@ class MarketModel:
         self._quote_cache_size = quote_cache_size
         # Actors may call from several threads (asyncio.to_thread): guard the caches.
         self._lock = threading.RLock()
+        self._iv_close_cache: dict[tuple[int, int], float] = {}
 
     @classmethod
     def from_settings(cls, settings: AgentSettings) -> MarketModel:
@@ -216,6 +217,11 @@ class MarketModel:
         if spec is None:
             raise DataError(f"{symbol}: not in the simulated universe")
         return spec
+
+    def dividend_yields(self) -> dict[str, float]:
+        """The continuous dividend yield of every underlying (per year): give these to the
+        agent's pricing (``market_data.dividend_yields``) to value options as the market does."""
+        return {s.symbol: s.dividend_yield for s in self.universe.specs}
 
     def _index(self, symbol: str) -> int:
         index = self.universe.index_of.get(symbol)
@@ -386,8 +392,12 @@ class MarketModel:
         out = []
         for day in self.calendar.sessions_between(max(start, self.paths.origin), end):
             j = self.paths.row(day)
-            shock = self.paths.market_iv_close(j) + self.paths.idio_iv_close(j, i)
-            out.append((day, self._atm_iv(i, j, day, shock, 1.0, 30)))
+            value = self._iv_close_cache.get((i, j))
+            if value is None:
+                shock = self.paths.market_iv_close(j) + self.paths.idio_iv_close(j, i)
+                value = self._atm_iv(i, j, day, shock, 1.0, 30)
+                self._iv_close_cache[(i, j)] = value
+            out.append((day, value))
         return out
 
     def vol_index(self, at: datetime) -> float:

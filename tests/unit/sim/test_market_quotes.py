@@ -437,3 +437,22 @@ def test_the_fused_surface_kernel_matches_the_reference_formula() -> None:
     rows = np.flatnonzero(group == 2)
     order = np.argsort(strikes[rows])
     assert sigma[rows][order][0] > sigma[rows][order][len(rows) // 2]
+
+
+def test_concurrent_callers_see_the_same_quotes() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    shared = MarketModel(MarketConfig(seed=SEED, n_underlyings=24, bad_quote_rate=0.02))
+    serial = MarketModel(MarketConfig(seed=SEED, n_underlyings=24, bad_quote_rate=0.02))
+    jobs = [(s, at(DAY, 10 + k % 5, k)) for k, s in enumerate(SYMBOLS * 3)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda job: chain(shared, *job), jobs))
+    for (symbol, when), got in zip(jobs, results, strict=True):
+        want = chain(serial, symbol, when)
+        assert np.array_equal(got.bid, want.bid) and np.array_equal(got.ask, want.ask)
+
+
+def test_dividend_yields_are_exposed_for_the_agent(clean: MarketModel) -> None:
+    yields = clean.dividend_yields()
+    assert set(yields) == set(clean.symbols)
+    assert yields["KO"] == clean.spec("KO").dividend_yield > 0
