@@ -213,3 +213,19 @@ def test_adding_names_does_not_change_existing_ones() -> None:
     assert np.array_equal(
         small.paths.close[:, :22], large.paths.close[: small.paths.n_generated, :22]
     )
+
+
+def test_fomc_statements_move_the_market_at_two_pm(model: MarketModel) -> None:
+    from agent.adapters.sim.market_events import FOMC_ANNOUNCEMENT_MINUTE
+
+    p = model.paths
+    fomc_rows = [j for j in range(1, 1200) if p.is_fomc[j]]
+    assert len(fomc_rows) >= 30  # eight a year
+    assert all(p.sessions[j].weekday() in (2, 3) for j in fomc_rows)  # Wed (Thu in Nov 2024)
+    at_statement, elsewhere = [], []
+    for j in fomc_rows:
+        path, _ = p._market_minutes(j)
+        steps = np.abs(np.diff(path))
+        at_statement.append(steps[FOMC_ANNOUNCEMENT_MINUTE])
+        elsewhere.append(np.median(steps))
+    assert np.median(at_statement) > 5 * np.median(elsewhere)
