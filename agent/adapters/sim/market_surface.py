@@ -14,8 +14,11 @@ vol)²`` its long-run level:
   (the pricing convention), ``w`` the total variance — so weekends and nights carry little
   variance, as on a real desk;
 - **skew/smile** in standardised moneyness ``z = ln(K/F)/sqrt(w)``:
-  ``σ = σ_ATM × (1 − skew·z + smile·z²)`` for ``z ≤ 0``, with the call side's slope at
-  ``CALL_SKEW_SHARE`` of the put side's; ``z`` is clipped to ±``Z_CLIP`` (flat wings).
+  ``σ = σ_ATM × (1 − skew·ζ + smile·ζ²)`` for ``ζ ≤ 0``, with the call side's slope at
+  ``CALL_SKEW_SHARE`` of the put side's, where ``ζ = Z_SAT × tanh(z / Z_SAT)`` saturates
+  smoothly so the wings flatten without a kink. (A hard clip of ``z`` would put a concave
+  kink in the smile: negative butterflies. With ``Z_SAT = 3`` Durrleman's condition holds
+  for the specs' skew, smile and total-variance ranges over the listed strikes.)
 
 The variance risk premium is the spec's ``vrp`` (implied over realised vol, > 1): on average
 options are priced above the variance the paths deliver, as in real markets.
@@ -38,7 +41,8 @@ EVENT_VRP = 1.1
 MARKET_VRP = 1.25
 """Implied over realised vol of the market factor (the vol-index proxy)."""
 CALL_SKEW_SHARE = 0.35
-Z_CLIP = 3.0
+Z_SAT = 3.0
+"""Saturation scale of standardised moneyness in the smile."""
 MIN_SMILE_MULT = 0.5
 MAX_SMILE_MULT = 3.0
 
@@ -61,8 +65,9 @@ def total_variance(
 
 
 def smile_multiplier(z: FloatArray, skew: float, smile: float) -> FloatArray:
-    """Implied vol over ATM vol at standardised moneyness ``z`` (see the module docstring)."""
-    zc = np.clip(z, -Z_CLIP, Z_CLIP)
+    """Implied vol over ATM vol at standardised moneyness ``z`` (see the module docstring);
+    the [MIN_SMILE_MULT, MAX_SMILE_MULT] guard never binds for the universe's specs."""
+    zc = Z_SAT * np.tanh(np.asarray(z) / Z_SAT)
     slope = np.where(zc <= 0.0, skew, CALL_SKEW_SHARE * skew)
     return np.asarray(
         np.clip(1.0 - slope * zc + smile * zc * zc, MIN_SMILE_MULT, MAX_SMILE_MULT),
@@ -112,7 +117,7 @@ def _surface_kernel(  # type: ignore[no-untyped-def]  # noqa: PLR0917
         s = spot[0] if spot.shape[0] == 1 else spot[i]
         forward = s * math.exp((rate - dividend_yield) * years)
         z = math.log(strike[i] / forward) / sd
-        zc = min(max(z, -Z_CLIP), Z_CLIP)
+        zc = Z_SAT * math.tanh(z / Z_SAT)
         slope = skew if zc <= 0.0 else CALL_SKEW_SHARE * skew
         mult = min(max(1.0 - slope * zc + smile * zc * zc, MIN_SMILE_MULT), MAX_SMILE_MULT)
         years_out[i] = years

@@ -456,3 +456,21 @@ def test_dividend_yields_are_exposed_for_the_agent(clean: MarketModel) -> None:
     yields = clean.dividend_yields()
     assert set(yields) == set(clean.symbols)
     assert yields["KO"] == clean.spec("KO").dividend_yield > 0
+
+
+def test_fair_values_are_free_of_butterfly_arbitrage(clean: MarketModel) -> None:
+    checked = 0
+    for day in (DAY, date(2026, 3, 27)):
+        for symbol in SYMBOLS:
+            book, block = clean.quote_block(symbol, at(day, 12))
+            listing = book.listing
+            n = len(block.fair)
+            for e in range(len(listing.expiries)):
+                for is_call in (True, False):
+                    rows = np.flatnonzero(
+                        (listing.row_expiry[:n] == e) & (listing.is_call[:n] == is_call)
+                    )
+                    slopes = np.diff(block.fair[rows]) / np.diff(listing.strike[rows])
+                    assert (np.diff(slopes) >= -1e-7).all(), (symbol, day, e, is_call)
+                    checked += len(rows)
+    assert checked > 10_000
