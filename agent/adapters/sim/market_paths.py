@@ -215,7 +215,7 @@ class MarketPaths:
         self._level = (
             np.log(np.array([s.price_usd for s in specs])) - self._log_close_rel[self.anchor_index]
         )
-        self._refresh_levels(0)
+        self._refresh_levels()
 
     # ------------------------------------------------------------------ daily rows
 
@@ -239,9 +239,10 @@ class MarketPaths:
         while self._n < n_rows:
             self._generate_chunk(self._n // CHUNK_SESSIONS)
         if first_new > 0:
-            self._refresh_levels(first_new)
+            self._refresh_levels()
 
-    def _refresh_levels(self, first_row: int) -> None:
+    def _refresh_levels(self) -> None:
+        """Absolute closes and opens from the relative log path and the anchor level."""
         log_close = self._log_close_rel + self._level
         self.log_close = log_close
         self.close = np.asarray(np.round(np.exp(log_close), 2), dtype=np.float64)

@@ -284,10 +284,6 @@ def _hash_normal(ids: U64Array, salt: int) -> FloatArray:
     return np.asarray((total - 2.0) * math.sqrt(3.0), dtype=np.float64)
 
 
-def hash_normal(ids: U64Array, salt: int) -> FloatArray:
-    return _hash_normal(ids, salt)
-
-
 def open_interest_and_volume(
     *,
     tier: LiquidityTier,
