@@ -11,7 +11,9 @@ from agent.factories import build_world, saved_sim_time, sim_start
 from agent.marketdata.service import MarketDataService
 
 
-def test_sim_world_starts_before_the_first_open_and_resumes_from_saved_state(settings_factory) -> None:
+def test_sim_world_starts_before_the_first_open_and_resumes_from_saved_state(
+    settings_factory,
+) -> None:
     settings = settings_factory("sim.n_underlyings=25")
     world = build_world(settings)
     start = sim_start(settings, market_calendar())
