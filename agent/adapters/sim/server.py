@@ -1187,7 +1187,9 @@ def serve(
         bind_port,
         app.backend.now.isoformat(),
     )
-    uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning", lifespan="off")
+    uvicorn.run(
+        app, host=bind_host, port=bind_port, log_level="warning", lifespan="off", ws="none"
+    )
 
 
 class ServerThread:
@@ -1196,7 +1198,13 @@ class ServerThread:
     def __init__(self, app: AlpacaSimApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
         config = uvicorn.Config(
-            app, host=host, port=port, log_level="error", lifespan="off", access_log=False
+            app,
+            host=host,
+            port=port,
+            log_level="error",
+            lifespan="off",
+            access_log=False,
+            ws="none",
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="sim-server", daemon=True)
