@@ -188,6 +188,8 @@ def map_error(exc: BaseException, *, what: str, domain: Domain, ambiguous: bool)
         status = exc.status_code or 0
         code, message = error_body(exc)
         text = f"{what}: HTTP {status} {message}" + (f" (code {code})" if code else "")
+        if status == 0:
+            return BrokerError(text)  # no HTTP status known: nothing more can be said
         if status == 401:
             return BrokerAuthError(text)
         if status == 403:
