@@ -34,7 +34,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit, prange
+
+from agent.pricing._mills import MILLS_TABLE, MILLS_TAIL, MILLS_TAIL_START, MILLS_WIDTH
 
 STATUS_OK = 0
 STATUS_BELOW_INTRINSIC = 1
@@ -54,7 +57,7 @@ _AT_INTRINSIC_ULPS = 8.0
 _MAX_ITERATIONS = 40
 _MIN_BETA = 1e-280
 """Normalised time values below this (price / sqrt(F K)) are treated as zero prices."""
-_S_TOLERANCE = 1e-13
+_S_TOLERANCE = 1e-5
 """Stop when a Householder step changes s by less than this, relative. The step before had
 third-order convergence, so the error left is far below the floating-point noise."""
 
@@ -63,6 +66,48 @@ third-order convergence, so the error left is far below the floating-point noise
 def norm_cdf(z: float) -> float:
     """Standard normal CDF via erfc: relative accuracy holds deep in the lower tail."""
     return 0.5 * math.erfc(-z * _INV_SQRT2)
+
+
+_MILLS_INTERVALS_PER_UNIT = 1.0 / MILLS_WIDTH
+_MILLS_FLAT = np.ascontiguousarray(MILLS_TABLE).reshape(-1)
+_MILLS_TAIL_SCALE = 2.0 * MILLS_TAIL_START * MILLS_TAIL_START
+
+
+@njit(cache=True, inline="always")
+def mills_ratio(y: float) -> float:
+    """R(y) = N(-y) / n(y) for y >= 0, to about 1 ulp (tables in :mod:`_mills`).
+
+    Cheaper than erfc, and the density n(y) is usually known already: N(-y) = n(y) R(y)
+    then costs a short polynomial instead of another exp.
+    """
+    if y < MILLS_TAIL_START:
+        k = int(y * _MILLS_INTERVALS_PER_UNIT)
+        u = 2.0 * (y * _MILLS_INTERVALS_PER_UNIT - k) - 1.0
+        c = _MILLS_FLAT
+        o = k * 13  # flat indexing: a row view would cost reference counting per call
+        # Estrin's scheme: a dependency chain of depth 4 instead of Horner's 12.
+        u2 = u * u
+        u4 = u2 * u2
+        u8 = u4 * u4
+        q0 = (c[o] + c[o + 1] * u) + (c[o + 2] + c[o + 3] * u) * u2
+        q1 = (c[o + 4] + c[o + 5] * u) + (c[o + 6] + c[o + 7] * u) * u2
+        q2 = (c[o + 8] + c[o + 9] * u) + (c[o + 10] + c[o + 11] * u) * u2
+        value: float = (q0 + q1 * u4) + (q2 + c[o + 12] * u4) * u8
+        return value
+    # y R(y) is smooth in 1 / y^2; NaN and inf fall through here (inf gives 0).
+    u = _MILLS_TAIL_SCALE / (y * y) - 1.0
+    acc: float = MILLS_TAIL[8]
+    for j in range(7, -1, -1):
+        acc = acc * u + MILLS_TAIL[j]
+    return acc / y
+
+
+@njit(cache=True, inline="always")
+def norm_cdf_with_pdf(z: float, pdf: float) -> float:
+    """N(z) given pdf = n(z): n(z) R(-z) below 0, 1 - n(z) R(z) above."""
+    # Written as a select, not a branch: the sign of d1, d2 is random across a chain.
+    tail = pdf * mills_ratio(abs(z))
+    return tail if z <= 0.0 else 1.0 - tail
 
 
 @njit(cache=True)
@@ -117,19 +162,24 @@ def price_greeks_scalar(  # noqa: PLR0917
         n2 = n
         pdf_term = 0.0
         gamma = 0.0
+        inv_v = 0.0
     else:
-        d1 = (math.log(S / K) + (r - q) * T) / v + 0.5 * v
+        inv_v = 1.0 / v
+        forward_ratio = S_q / K_r
+        d1 = math.log(forward_ratio) * inv_v + 0.5 * v
         d2 = d1 - v
-        n1 = norm_cdf(w * d1)
-        n2 = norm_cdf(w * d2)
-        pdf_term = S_q * _INV_SQRT_2PI * math.exp(-0.5 * d1 * d1)
-        gamma = pdf_term / (S * S * v)
-    price = max(w * (S_q * n1 - K_r * n2), intrinsic)
+        pdf1 = _INV_SQRT_2PI * math.exp(-0.5 * d1 * d1)
+        # S e^-qT n(d1) = K e^-rT n(d2) saves an exp; recompute only where n(d1) underflows.
+        pdf2 = pdf1 * forward_ratio if pdf1 > 1e-280 else _INV_SQRT_2PI * math.exp(-0.5 * d2 * d2)
+        n1 = norm_cdf_with_pdf(w * d1, pdf1)
+        n2 = norm_cdf_with_pdf(w * d2, pdf2)
+        pdf_term = S_q * pdf1
+        gamma = pdf_term * inv_v / (S * S)
+    price = max(w * (S_q * n1 - K_r * n2), intrinsic) + 0.0  # + 0.0: no negative zero
     delta = w * df_q * n1
     vega = pdf_term * sqrt_T
-    theta = w * (q * S_q * n1 - r * K_r * n2)
-    if v != 0.0:
-        theta -= pdf_term * sigma / (2.0 * sqrt_T)
+    # sigma / (2 sqrt(T)) = sigma^2 / (2 v): no division.
+    theta = w * (q * S_q * n1 - r * K_r * n2) - 0.5 * pdf_term * sigma * sigma * inv_v
     rho = w * K_r * T * n2
     return price, delta, gamma, vega, theta, rho
 
@@ -161,9 +211,14 @@ def price_scalar(  # noqa: PLR0917
     v = sigma * math.sqrt(T)
     if v == 0.0:
         return intrinsic
-    d1 = (math.log(S / K) + (r - q) * T) / v + 0.5 * v
+    forward_ratio = S_q / K_r
+    d1 = math.log(forward_ratio) / v + 0.5 * v
     d2 = d1 - v
-    return max(w * (S_q * norm_cdf(w * d1) - K_r * norm_cdf(w * d2)), intrinsic)
+    pdf1 = _INV_SQRT_2PI * math.exp(-0.5 * d1 * d1)
+    pdf2 = pdf1 * forward_ratio if pdf1 > 1e-280 else _INV_SQRT_2PI * math.exp(-0.5 * d2 * d2)
+    n1 = norm_cdf_with_pdf(w * d1, pdf1)
+    n2 = norm_cdf_with_pdf(w * d2, pdf2)
+    return max(w * (S_q * n1 - K_r * n2), intrinsic)
 
 
 # --------------------------------------------------------------------------- implied vol
@@ -185,88 +240,115 @@ def _inverse_norm_cdf_rough(p: float) -> float:
 
 
 @njit(cache=True)
-def _normalized_otm_call(x: float, s: float, ex: float, emx: float) -> float:
-    """b(x, s) for x <= 0; ex = exp(x/2), emx = exp(-x/2)."""
-    h = x / s
+def _normalized(x: float, s: float, ex: float) -> tuple[float, float, float]:
+    """(b, exp(x/2) - b, b') of the normalised OTM call b(x, s), x <= 0, ex = exp(x/2).
+
+    With a = -x/s and t = s/2, exp(x/2) n(t - a) = exp(-x/2) n(-a - t) = b'(s), so
+    b = b' (R(a - t) - R(a + t)) below s_c (a >= t) and exp(x/2) - b = b' (R(t - a) + R(a + t))
+    above it (R the Mills ratio).
+    """
+    a = -x / s
     t = 0.5 * s
-    return ex * norm_cdf(h + t) - emx * norm_cdf(h - t)
+    vega = _INV_SQRT_2PI * math.exp(-0.5 * (a * a + t * t))
+    if a >= t:
+        b = vega * (mills_ratio(a - t) - mills_ratio(a + t))
+        return b, ex - b, vega
+    gap = vega * (mills_ratio(t - a) + mills_ratio(a + t))
+    return ex - gap, gap, vega
+
+
+_LN_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+_MILLS_AT_ZERO = math.sqrt(0.5 * math.pi)
+_ONE_SIXTH = 1.0 / 6.0
 
 
 @njit(cache=True)
-def _normalized_gap(x: float, s: float, ex: float, emx: float) -> float:
-    """exp(x/2) - b(x, s) as a sum of two positive terms (no cancellation)."""
-    h = x / s
-    t = 0.5 * s
-    return ex * norm_cdf(-h - t) + emx * norm_cdf(h - t)
-
-
-@njit(cache=True)
-def solve_normalized(beta: float, x: float, s_guess: float) -> tuple[float, int]:
-    """s = sigma sqrt(T) with b(x, s) = beta, for x <= 0 and 0 < beta < exp(x/2).
+def solve_normalized(beta: float, x: float, ex: float, s_guess: float) -> tuple[float, int]:
+    """s = sigma sqrt(T) with b(x, s) = beta, for x <= 0, ex = exp(x/2), 0 < beta < ex.
 
     ``s_guess`` > 0 replaces the built-in starting guess (used when a nearby solution is
     known, e.g. the mid vol when solving bid and ask). Returns (s, status).
+
+    Both objectives are evaluated in log space without any exp: ln b' = -(a^2 + t^2)/2 -
+    ln sqrt(2 pi) is known in closed form, so ln b = ln b' + ln(R(a - t) - R(a + t)) below
+    s_c and ln(exp(x/2) - b) = ln b' + ln(R(t - a) + R(a + t)) above it. That also keeps
+    deep out-of-the-money prices far below the smallest double representable as b itself.
     """
-    ex = math.exp(0.5 * x)
-    emx = 1.0 / ex
     gap_target = ex - beta
     if not (beta > 0.0 and gap_target > 0.0):
         return _NAN, STATUS_INVALID_INPUT
     s_c = math.sqrt(-2.0 * x)
-    if s_c > 0.0:
-        b_c = _normalized_otm_call(x, s_c, ex, emx)
-        vega_c = _INV_SQRT_2PI * math.exp(-0.25 * s_c * s_c)  # h = -t = -s_c / 2 there
-    else:
-        b_c = 0.0
-        vega_c = _INV_SQRT_2PI
-    lower = beta < b_c
-    log_beta = math.log(beta)
-    log_gap_target = math.log(gap_target)
     if s_guess > 0.0:
         s = s_guess
-    elif lower:
-        # ln b(s) ~ A - B / s^2 as s -> 0 (the x^2 / (2 s^2) exponent), matched in value and
-        # slope to the true curve at s_c.
-        slope = vega_c / b_c
-        B = 0.5 * slope * s_c * s_c * s_c
-        A = math.log(b_c) + B / (s_c * s_c)
-        s = math.sqrt(B / (A - log_beta))
+        lower = s_guess < s_c
+        log_beta = math.log(beta) if lower else 0.0
+        log_gap_target = 0.0 if lower else math.log(gap_target)
     else:
-        # exp(x/2) - b(s) ~ kappa * 2 N(-s/2) as s -> infinity (exact for x = 0), matched in
-        # value at s_c; the tangent at s_c is a lower bound in the concave region.
-        gap_c = ex - b_c
-        kappa = gap_c / (2.0 * norm_cdf(-0.5 * s_c)) if s_c > 0.0 else 1.0
-        s = -2.0 * _inverse_norm_cdf_rough(0.5 * gap_target / kappa)
-        s_tangent = s_c + (beta - b_c) / vega_c
-        s = max(s, s_tangent)
+        # At s_c: a = t = s_c / 2 and b' = exp(x/2) / sqrt(2 pi).
+        ratio_c = _MILLS_AT_ZERO - mills_ratio(s_c)  # b(s_c) / b'(s_c)
+        log_b_c = 0.5 * x - _LN_SQRT_2PI + math.log(ratio_c)
+        log_beta = math.log(beta)
+        lower = log_beta < log_b_c
+        log_gap_target = 0.0 if lower else math.log(gap_target)
+        if lower:
+            # ln b(s) ~ A - B / s^2 as s -> 0 (the x^2 / (2 s^2) exponent), matched in value
+            # and slope (b'/b = 1 / ratio_c) to the true curve at s_c.
+            B = 0.5 * s_c * s_c * s_c / ratio_c
+            A = log_b_c + B / (s_c * s_c)
+            s = math.sqrt(B / (A - log_beta))
+        else:
+            # exp(x/2) - b(s) ~ kappa * 2 N(-s/2) as s -> infinity (exact for x = 0), matched
+            # in value at s_c; the tangent at s_c is a lower bound in the concave region.
+            vega_c = ex * _INV_SQRT_2PI
+            b_c = vega_c * ratio_c
+            # N(-s_c/2) = n(s_c/2) R(s_c/2) and n(s_c/2) = exp(x/4) / sqrt(2 pi).
+            tail_c = math.sqrt(ex) * _INV_SQRT_2PI * mills_ratio(0.5 * s_c)
+            kappa = (ex - b_c) / (2.0 * tail_c) if s_c > 0.0 else 1.0
+            s = -2.0 * _inverse_norm_cdf_rough(0.5 * gap_target / kappa)
+            s = max(s, s_c + (beta - b_c) / vega_c)
     if not (s > 0.0 and _finite(s)):
         s = max(s_c, 0.5)
     lo = 0.0
     hi = _INF
     for _ in range(_MAX_ITERATIONS):
-        h = x / s
+        inv_s = 1.0 / s
+        a = -x * inv_s
         t = 0.5 * s
-        vega = _INV_SQRT_2PI * math.exp(-0.5 * (h * h + t * t))
-        r2 = h * h / s - 0.25 * s  # b'' / b'
-        r3 = r2 * r2 - 3.0 * h * h / (s * s) - 0.25  # b''' / b'
+        a2 = a * a
+        log_vega = -0.5 * (a2 + t * t) - _LN_SQRT_2PI
+        r2 = a2 * inv_s - 0.25 * s  # b'' / b'
+        r3 = r2 * r2 - 3.0 * a2 * inv_s * inv_s - 0.25  # b(3) / b'
+        # f is the objective, inv_f1 = 1 / f' (kept as a reciprocal to save divisions).
         if lower:
-            b = _normalized_otm_call(x, s, ex, emx)
-            if not b > 0.0:
-                f = -_INF
-                f1 = 0.0
-                g = 0.0
-                d = 0.0
+            # f = ln b - ln beta, f' = b'/b = lam
+            if a >= t:
+                ratio = mills_ratio(a - t) - mills_ratio(a + t)  # b / b'
+                if ratio > 0.0:
+                    f = log_vega + math.log(ratio) - log_beta
+                    inv_f1 = ratio
+                else:  # cancelled to nothing: far below the target
+                    f = -_INF
+                    inv_f1 = 0.0
             else:
+                vega = math.exp(log_vega)
+                b = ex - vega * (mills_ratio(t - a) + mills_ratio(a + t))
                 f = math.log(b) - log_beta
-                lam = vega / b
-                f1 = lam
-                g = r2 - lam
-                d = r3 - 3.0 * lam * r2 + 2.0 * lam * lam
+                inv_f1 = b / vega
+            lam = 1.0 / inv_f1
+            g = r2 - lam
+            d = r3 - 3.0 * lam * r2 + 2.0 * lam * lam
         else:
-            gap = _normalized_gap(x, s, ex, emx)
-            f = log_gap_target - math.log(gap)
-            mu = vega / gap
-            f1 = mu
+            # f = ln(gap target) - ln(exp(x/2) - b), f' = b' / (exp(x/2) - b) = mu
+            if a < t:
+                total = mills_ratio(t - a) + mills_ratio(a + t)  # (exp(x/2) - b) / b'
+                f = log_gap_target - log_vega - math.log(total)
+                inv_f1 = total
+            else:
+                vega = math.exp(log_vega)
+                gap = ex - vega * (mills_ratio(a - t) - mills_ratio(a + t))
+                f = log_gap_target - math.log(gap)
+                inv_f1 = gap / vega
+            mu = 1.0 / inv_f1
             g = r2 + mu
             d = r3 + 3.0 * mu * r2 + 2.0 * mu * mu
         if f == 0.0:
@@ -275,9 +357,9 @@ def solve_normalized(beta: float, x: float, s_guess: float) -> tuple[float, int]
             lo = max(lo, s)
         else:
             hi = min(hi, s)
-        if f1 > 0.0 and _finite(f):
-            nu = -f / f1
-            denominator = 1.0 + g * nu + d * nu * nu / 6.0
+        if inv_f1 > 0.0 and _finite(f):
+            nu = -f * inv_f1
+            denominator = 1.0 + g * nu + d * nu * nu * _ONE_SIXTH
             step = nu * (1.0 + 0.5 * g * nu) / denominator
             if not (denominator > 0.0 and _finite(step)):
                 step = nu  # plain Newton
@@ -300,6 +382,84 @@ def solve_normalized(beta: float, x: float, s_guess: float) -> tuple[float, int]
     return _NAN, STATUS_NO_CONVERGENCE
 
 
+@njit(cache=True, inline="always")
+def iv_setup(  # noqa: PLR0917
+    S: float, K: float, T: float, r: float, q: float, is_call: bool
+) -> tuple[int, float, float, float, float, float, float, float, float]:
+    """Per-contract constants of the implied-vol problem, shared by several prices.
+
+    Returns (status, df_r, F, intrinsic, upper_bound, x, ex, sqrt_FK, sqrt_T); status is OK
+    unless the contract itself is invalid (INVALID_INPUT) or expired (EXPIRED).
+    """
+    if not (
+        _finite(S)
+        and _finite(K)
+        and _finite(T)
+        and _finite(r)
+        and _finite(q)
+        and S > 0.0
+        and K > 0.0
+        and T >= 0.0
+    ):
+        return STATUS_INVALID_INPUT, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN
+    if T == 0.0:
+        return STATUS_EXPIRED, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN
+    df_r = math.exp(-r * T)
+    df_q = math.exp(-q * T)
+    upper_bound = S * df_q if is_call else K * df_r
+    F = S * df_q / df_r
+    intrinsic = max(F - K, 0.0) if is_call else max(K - F, 0.0)
+    x = -abs(math.log(F / K))
+    ex = math.sqrt(F / K) if F < K else math.sqrt(K / F)  # exp(x/2) without an exp
+    return STATUS_OK, df_r, F, intrinsic, upper_bound, x, ex, math.sqrt(F * K), math.sqrt(T)
+
+
+@njit(cache=True, inline="always")
+def iv_from_setup(  # noqa: PLR0917
+    price: float,
+    setup_status: int,
+    df_r: float,
+    F: float,
+    intrinsic: float,
+    upper_bound: float,
+    x: float,
+    ex: float,
+    sqrt_FK: float,
+    sqrt_T: float,
+    sigma_guess: float,
+) -> tuple[float, int]:
+    """(sigma, status) of ``price`` given :func:`iv_setup` of its contract."""
+    if setup_status != STATUS_OK:
+        return _NAN, setup_status
+    if not _finite(price):
+        return _NAN, STATUS_INVALID_INPUT
+    if not price > 0.0:
+        return _NAN, STATUS_NON_POSITIVE_PRICE
+    if price >= upper_bound:
+        return _NAN, STATUS_ABOVE_UPPER_BOUND
+    undiscounted = price / df_r
+    time_value = undiscounted - intrinsic
+    if intrinsic > 0.0:
+        # F - K and price * e^rT each carry a few ulps of rounding: a time value inside that
+        # noise is "at intrinsic" (vol 0), only a price clearly below it is an arbitrage.
+        noise = _AT_INTRINSIC_ULPS * _EPS * (F + undiscounted)
+        if time_value < -noise:
+            return _NAN, STATUS_BELOW_INTRINSIC
+        if time_value <= noise:
+            return 0.0, STATUS_OK
+    beta = time_value / sqrt_FK
+    if beta < _MIN_BETA:
+        # So small against S and K that b(s) itself would underflow: no vol can be resolved.
+        return _NAN, STATUS_NON_POSITIVE_PRICE
+    if not beta < ex:
+        return _NAN, STATUS_ABOVE_UPPER_BOUND
+    s_guess = sigma_guess * sqrt_T if sigma_guess > 0.0 else 0.0
+    s, status = solve_normalized(beta, x, ex, s_guess)
+    if status != STATUS_OK:
+        return _NAN, status
+    return s / sqrt_T, STATUS_OK
+
+
 @njit(cache=True)
 def implied_vol_scalar(  # noqa: PLR0917
     price: float,
@@ -317,52 +477,10 @@ def implied_vol_scalar(  # noqa: PLR0917
     (8 ulps of F + price e^rT), has implied vol 0 with status OK: the sigma = 0 limit of
     :func:`price_greeks_scalar`, so the round trip holds. Further below: BELOW_INTRINSIC.
     """
-    if not (
-        _finite(S)
-        and _finite(K)
-        and _finite(T)
-        and _finite(r)
-        and _finite(q)
-        and _finite(price)
-        and S > 0.0
-        and K > 0.0
-        and T >= 0.0
-    ):
-        return _NAN, STATUS_INVALID_INPUT
-    if T == 0.0:
-        return _NAN, STATUS_EXPIRED
-    if not price > 0.0:
-        return _NAN, STATUS_NON_POSITIVE_PRICE
-    w = 1.0 if is_call else -1.0
-    upper_bound = S * math.exp(-q * T) if is_call else K * math.exp(-r * T)
-    if price >= upper_bound:
-        return _NAN, STATUS_ABOVE_UPPER_BOUND
-    carry = (r - q) * T
-    F = S * math.exp(carry)
-    undiscounted = price * math.exp(r * T)
-    intrinsic = max(w * (F - K), 0.0)
-    time_value = undiscounted - intrinsic
-    if intrinsic > 0.0:
-        # F - K and price * e^rT each carry a few ulps of rounding: a time value inside that
-        # noise is "at intrinsic" (vol 0), only a price clearly below it is an arbitrage.
-        noise = _AT_INTRINSIC_ULPS * _EPS * (F + undiscounted)
-        if time_value < -noise:
-            return _NAN, STATUS_BELOW_INTRINSIC
-        if time_value <= noise:
-            return 0.0, STATUS_OK
-    x = -abs(math.log(S / K) + carry)
-    beta = time_value / math.sqrt(F * K)
-    if beta < _MIN_BETA:
-        # So small against S and K that b(s) itself would underflow: no vol can be resolved.
-        return _NAN, STATUS_NON_POSITIVE_PRICE
-    if not beta < math.exp(0.5 * x):
-        return _NAN, STATUS_ABOVE_UPPER_BOUND
-    sqrt_T = math.sqrt(T)
-    s_guess = sigma_guess * sqrt_T if sigma_guess > 0.0 else 0.0
-    s, status = solve_normalized(beta, x, s_guess)
-    if status != STATUS_OK:
-        return _NAN, status
-    return s / sqrt_T, STATUS_OK
+    st, df_r, F, intrinsic, upper_bound, x, ex, sqrt_FK, sqrt_T = iv_setup(S, K, T, r, q, is_call)
+    return iv_from_setup(
+        price, st, df_r, F, intrinsic, upper_bound, x, ex, sqrt_FK, sqrt_T, sigma_guess
+    )
 
 
 # --------------------------------------------------------------------------- array loops

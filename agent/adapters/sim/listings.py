@@ -33,6 +33,7 @@ range widens with time to expiry (``inner_range``/``outer_range``).
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -162,7 +163,10 @@ def strikes_for_expiry(
     hi_in = float(np.max(prev_closes_usd * (1.0 + f_in)))
     outer = np.arange(max(1, math.ceil(lo_out / outer_inc)), math.floor(hi_out / outer_inc) + 1)
     inner = np.arange(max(1, math.ceil(lo_in / inner_inc)), math.floor(hi_in / inner_inc) + 1)
-    strikes = np.union1d(outer * outer_inc, inner * inner_inc)
+    outer_strikes = outer * outer_inc
+    # the coarse grid only outside the fine band, so spacing near the money is uniform
+    outer_strikes = outer_strikes[(outer_strikes < lo_in) | (outer_strikes > hi_in)]
+    strikes = np.union1d(outer_strikes, inner * inner_inc)
     # round away binary noise so OCC milli-dollar strikes are exact
     return np.asarray(np.round(strikes.astype(np.float64), 3), dtype=np.float64)
 
@@ -237,9 +241,7 @@ def build_listing(
     all_days, all_closes = prev_closes(earliest, day)
     strikes_per: list[FloatArray] = []
     for s in series:
-        start = int(
-            np.searchsorted(np.array(all_days, dtype="datetime64[D]"), np.datetime64(s.listed_on))
-        )
+        start = bisect.bisect_left(all_days, s.listed_on)
         start = min(start, len(all_days) - 1)
         strikes_per.append(strikes_for_expiry(spec, s.expiry, all_days[start:], all_closes[start:]))
 

@@ -19,6 +19,7 @@ implements :class:`~agent.adapters.sim.interfaces.QuoteSource` for the simulated
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ from agent.adapters.sim.market_rng import combine, hash_uniform, stable_hash64
 from agent.adapters.sim.market_surface import (
     EVENT_VRP,
     MARKET_VRP,
-    strike_vols,
+    strike_vols_grouped,
     total_variance,
 )
 from agent.adapters.sim.quotes import (
@@ -128,8 +129,12 @@ class DayBook:
     """Full-session volume per contract (contracts)."""
     near_end: int
     """Rows ``[0, near_end)`` expire within ``chain_max_dte`` days."""
-    event_days: tuple[date, ...]
-    """Earnings report days from this session to the last expiry."""
+    event_variance: FloatArray
+    """Per expiry: implied earnings variance of the reports before it (from this session)."""
+    vendor_missing: BoolArray
+    """Per row: the vendor sends no greeks/IV for this contract today."""
+    vendor_iv_error: FloatArray
+    """Per row: the vendor's IV as a multiple of ours today (1 ± ~1 %)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +196,9 @@ class MarketModel:
         self._books: OrderedDict[tuple[int, int], DayBook] = OrderedDict()
         self._blocks: OrderedDict[tuple[int, int, int, int], QuoteBlock] = OrderedDict()
         self._quote_cache_size = quote_cache_size
+        # Actors may call from several threads (asyncio.to_thread): guard the caches.
+        self._lock = threading.RLock()
+        self._iv_close_cache: dict[tuple[int, int], float] = {}
 
     @classmethod
     def from_settings(cls, settings: AgentSettings) -> MarketModel:
@@ -209,6 +217,11 @@ class MarketModel:
         if spec is None:
             raise DataError(f"{symbol}: not in the simulated universe")
         return spec
+
+    def dividend_yields(self) -> dict[str, float]:
+        """The continuous dividend yield of every underlying (per year): give these to the
+        agent's pricing (``market_data.dividend_yields``) to value options as the market does."""
+        return {s.symbol: s.dividend_yield for s in self.universe.specs}
 
     def _index(self, symbol: str) -> int:
         index = self.universe.index_of.get(symbol)
@@ -379,8 +392,12 @@ class MarketModel:
         out = []
         for day in self.calendar.sessions_between(max(start, self.paths.origin), end):
             j = self.paths.row(day)
-            shock = self.paths.market_iv_close(j) + self.paths.idio_iv_close(j, i)
-            out.append((day, self._atm_iv(i, j, day, shock, 1.0, 30)))
+            value = self._iv_close_cache.get((i, j))
+            if value is None:
+                shock = self.paths.market_iv_close(j) + self.paths.idio_iv_close(j, i)
+                value = self._atm_iv(i, j, day, shock, 1.0, 30)
+                self._iv_close_cache[(i, j)] = value
+            out.append((day, value))
         return out
 
     def vol_index(self, at: datetime) -> float:
@@ -445,6 +462,10 @@ class MarketModel:
         return self._day_book(i, j)
 
     def _day_book(self, i: int, j: int) -> DayBook:
+        with self._lock:
+            return self._day_book_locked(i, j)
+
+    def _day_book_locked(self, i: int, j: int) -> DayBook:
         key = (i, j)
         book = self._books.get(key)
         if book is not None:
@@ -472,6 +493,7 @@ class MarketModel:
             day_key=day.toordinal(),
             volume_mult=VOLUME_MULT_BY_REGIME[int(self.paths.regime[j])],
         )
+        day_ids = combine(listing.contract_id, day.toordinal())
         near_limit = day + timedelta(days=self.config.chain_max_dte)
         near_expiries = sum(1 for e in expiries if e <= near_limit)
         book = DayBook(
@@ -479,7 +501,10 @@ class MarketModel:
             open_interest=oi,
             day_volume=volume,
             near_end=int(listing.expiry_start[near_expiries]),
-            event_days=tuple(self.paths.earnings_between(i, day, max(expiries, default=day))),
+            event_variance=self._event_variance(i, day, expiries),
+            vendor_missing=hash_uniform(day_ids) < VENDOR_MISSING_RATE,
+            vendor_iv_error=1.0
+            + VENDOR_IV_NOISE * (hash_uniform(combine(day_ids, 1)) - 0.5) * (2.0 * math.sqrt(3.0)),
         )
         self._books[key] = book
         if len(self._books) > 512:
@@ -508,6 +533,10 @@ class MarketModel:
         return book, self._block(i, t, book, 1 if far else 0)
 
     def _block(self, i: int, t: MarketTime, book: DayBook, which: int) -> QuoteBlock:
+        with self._lock:
+            return self._block_locked(i, t, book, which)
+
+    def _block_locked(self, i: int, t: MarketTime, book: DayBook, which: int) -> QuoteBlock:
         key = (i, t.row, t.minute, which)
         block = self._blocks.get(key)
         if block is not None:
@@ -527,51 +556,48 @@ class MarketModel:
         r = self.config.risk_free_rate
         q = spec.dividend_yield
         quote_epoch = t.quote_epoch_s
-        expiries = [s.expiry for s in listing.expiries]
 
-        # per expiry
+        # per expiry: calendar years, business-time total variance (with earnings)
         years_e = (listing.expiry_value_epoch_s - quote_epoch) / SECONDS_PER_YEAR
-        event_e = self._event_variance(i, t.day, expiries)
         alive_e = listing.expiry_end_epoch_s > quote_epoch
-        remaining_today = (1.0 - OVERNIGHT_VARIANCE_SHARE) * (
-            1.0 - float(path.cum_variance[t.minute])
-        )
+        elapsed = float(path.cum_variance[t.minute])
+        remaining_today = (1.0 - OVERNIGHT_VARIANCE_SHARE) * (1.0 - elapsed)
         tau_e = (listing.expiry_sessions_ahead + remaining_today) / SESSIONS_PER_YEAR
         v0, v_long = self._v0_and_long(i, t.row, float(path.iv_shock[t.minute]))
-        w_e = total_variance(v0, v_long, tau_e, event_e)
+        w_e = total_variance(v0, v_long, tau_e, book.event_variance)
 
-        # per row
+        # per row: vol from the surface, price and greeks from our kernels, then quotes
         re = listing.row_expiry[rows]
         strike = listing.strike[rows]
         is_call = listing.is_call[rows]
-        years = np.maximum(years_e[re], 1e-9)
-        spot = float(path.prices[t.minute])
-        sigma, z = strike_vols(
+        spot = np.array([path.prices[t.minute]])
+        years, sigma, z = strike_vols_grouped(
             spot_usd=spot,
             strike_usd=strike,
-            years=years,
-            total_var=w_e[re],
+            row_group=re,
+            group_years=years_e,
+            group_total_var=w_e,
             rate=r,
             dividend_yield=q,
             skew=spec.skew,
             smile=spec.smile,
         )
         greeks = bs_greeks(spot, strike, years, r, q, sigma, is_call)
-        intrinsic = np.maximum(np.where(is_call, spot - strike, strike - spot), 0.0)
-        fair = np.maximum(greeks.price, intrinsic)
         minute_key = self._minute_key(quote_epoch)
         quotes = make_quotes(
-            fair=fair,
-            intrinsic=intrinsic,
-            abs_z=np.abs(z),
-            dte_days=years * 365.0,
+            price=greeks.price,
+            spot_usd=spot,
+            strike_usd=strike,
+            is_call=is_call,
+            z=z,
+            years=years,
             contract_id=listing.contract_id[rows],
             minute_key=minute_key,
             tier=spec.tier,
             width_mult=self._width_mult(t),
             bad_quote_rate=self.config.bad_quote_rate,
         )
-        bid, ask = quotes.bid, quotes.ask
+        bid, ask, fair = quotes.bid, quotes.ask, quotes.fair
         quote_time = np.full(len(fair), quote_epoch)
         stale = np.flatnonzero(quotes.bad_kind == BAD_STALE)
         if len(stale):
@@ -579,13 +605,9 @@ class MarketModel:
                 i, t, book, rows, stale, quotes.stale_lag_min[stale], bid, ask, quote_time
             )
 
-        elapsed = float(path.cum_variance[t.minute])
         volume = np.floor(book.day_volume[rows] * elapsed)
         last = np.where(volume > 0, np.round(fair, 2), np.nan)
-        ids = listing.contract_id[rows]
-        day_ids = combine(ids, t.day.toordinal())
-        missing = (hash_uniform(day_ids) < VENDOR_MISSING_RATE) | (bid <= 0.0)
-        noise = (hash_uniform(combine(ids, minute_key)) - 0.5) * (2.0 * math.sqrt(3.0))
+        missing = book.vendor_missing[rows] | (bid <= 0.0)
         nan = np.nan
         return QuoteBlock(
             start=rows.start or 0,
@@ -601,7 +623,7 @@ class MarketModel:
             open_interest=book.open_interest[rows],
             quote_time_s=quote_time,
             bad_kind=quotes.bad_kind,
-            vendor_iv=np.where(missing, nan, sigma * (1.0 + VENDOR_IV_NOISE * noise)),
+            vendor_iv=np.where(missing, nan, sigma * book.vendor_iv_error[rows]),
             vendor_delta=np.where(missing, nan, greeks.delta),
             vendor_gamma=np.where(missing, nan, greeks.gamma),
             vendor_theta=np.where(missing, nan, greeks.theta / 365.0),
@@ -629,38 +651,36 @@ class MarketModel:
         assert session is not None
         old_minute = np.maximum(t.minute - lag_min, 0)
         old_epoch = session.open_at.timestamp() + 60.0 * old_minute
-        start = rows.start or 0
-        re = listing.row_expiry[start + stale]
-        strike = listing.strike[start + stale]
-        is_call = listing.is_call[start + stale]
+        listing_rows = (rows.start or 0) + stale
+        re = listing.row_expiry[listing_rows]
+        strike = listing.strike[listing_rows]
+        is_call = listing.is_call[listing_rows]
         spot = path.prices[old_minute]
-        years = np.maximum((listing.expiry_value_epoch_s[re] - old_epoch) / SECONDS_PER_YEAR, 1e-9)
+        years = (listing.expiry_value_epoch_s[re] - old_epoch) / SECONDS_PER_YEAR
         remaining = (1.0 - OVERNIGHT_VARIANCE_SHARE) * (1.0 - path.cum_variance[old_minute])
         tau = (listing.expiry_sessions_ahead[re] + remaining) / SESSIONS_PER_YEAR
         v0, v_long = self._v0_and_long(i, t.row, path.iv_shock[old_minute])
-        expiries = [s.expiry for s in listing.expiries]
-        event = self._event_variance(i, t.day, expiries)[re]
-        w = total_variance(v0, v_long, tau, event)
-        sigma, z = strike_vols(
+        w = total_variance(v0, v_long, tau, book.event_variance[re])
+        r, q = self.config.risk_free_rate, spec.dividend_yield
+        years, sigma, z = strike_vols_grouped(
             spot_usd=spot,
             strike_usd=strike,
-            years=years,
-            total_var=w,
-            rate=self.config.risk_free_rate,
-            dividend_yield=spec.dividend_yield,
+            row_group=np.arange(len(stale), dtype=np.int64),
+            group_years=years,
+            group_total_var=w,
+            rate=r,
+            dividend_yield=q,
             skew=spec.skew,
             smile=spec.smile,
         )
-        price = bs_price(
-            spot, strike, years, self.config.risk_free_rate, spec.dividend_yield, sigma, is_call
-        )
-        intrinsic = np.maximum(np.where(is_call, spot - strike, strike - spot), 0.0)
         old = make_quotes(
-            fair=np.maximum(price, intrinsic),
-            intrinsic=intrinsic,
-            abs_z=np.abs(z),
-            dte_days=years * 365.0,
-            contract_id=listing.contract_id[start + stale],
+            price=bs_price(spot, strike, years, r, q, sigma, is_call),
+            spot_usd=spot,
+            strike_usd=strike,
+            is_call=is_call,
+            z=z,
+            years=years,
+            contract_id=listing.contract_id[listing_rows],
             minute_key=0,
             tier=spec.tier,
             width_mult=self._width_mult(t),
@@ -706,12 +726,20 @@ class MarketModel:
         for block, local in parts:
             alive = block.alive[local]
             listing_rows = slice(block.start + (local.start or 0), block.start + (local.stop or 0))
-            columns.setdefault("symbol", []).append(listing.symbol[listing_rows][alive])
-            columns.setdefault("expiry", []).append(listing.expiry[listing_rows][alive])
-            columns.setdefault("strike", []).append(listing.strike[listing_rows][alive])
-            columns.setdefault("is_call", []).append(listing.is_call[listing_rows][alive])
+            # copies either way (the blocks are cached); a slice copy is much cheaper
+            mask = None if alive.all() else alive
+
+            def pick(
+                a: npt.NDArray[np.generic], m: BoolArray | None = mask
+            ) -> npt.NDArray[np.generic]:
+                return a.copy() if m is None else a[m]
+
+            columns.setdefault("symbol", []).append(pick(listing.symbol[listing_rows]))
+            columns.setdefault("expiry", []).append(pick(listing.expiry[listing_rows]))
+            columns.setdefault("strike", []).append(pick(listing.strike[listing_rows]))
+            columns.setdefault("is_call", []).append(pick(listing.is_call[listing_rows]))
             for name in names:
-                columns.setdefault(name, []).append(getattr(block, name)[local][alive])
+                columns.setdefault(name, []).append(pick(getattr(block, name)[local]))
 
         def col(name: str, dtype: npt.DTypeLike) -> npt.NDArray[np.generic]:
             pieces = columns.get(name)

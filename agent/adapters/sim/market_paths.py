@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
@@ -67,7 +68,8 @@ REGIME_TRANSITIONS = np.array(
     ]
 )
 """Daily transition probabilities (row: today, column: tomorrow). Mean stays: calm 40
-sessions, normal 33, stressed 17; stationary shares about 41 % / 51 % / 8 %."""
+sessions, normal 33, stressed 17; stationary shares about 41 % / 51 % / 8 %, before market
+shocks push extra time into stress (over long runs about 30 % / 55 % / 15 %)."""
 MARKET_DRIFT = 0.07
 """Annual expected return of the market factor."""
 OVERNIGHT_VARIANCE_SHARE = 0.2
@@ -207,11 +209,13 @@ class MarketPaths:
         self._intraday_cache: OrderedDict[tuple[int, int], IntradayPath] = OrderedDict()
         self._intraday_cache_size = intraday_cache_size
         self._high_low: dict[tuple[int, int], tuple[float, float]] = {}
+        # several threads may query one model (actors): guard generation and the caches
+        self._lock = threading.RLock()
         self.ensure(self.anchor_index + 1)
         self._level = (
             np.log(np.array([s.price_usd for s in specs])) - self._log_close_rel[self.anchor_index]
         )
-        self._refresh_levels(0)
+        self._refresh_levels()
 
     # ------------------------------------------------------------------ daily rows
 
@@ -221,6 +225,12 @@ class MarketPaths:
 
     def ensure(self, n_rows: int) -> None:
         """Generate daily rows until at least ``n_rows`` exist (whole chunks)."""
+        if n_rows <= self._n:
+            return
+        with self._lock:
+            self._ensure_locked(n_rows)
+
+    def _ensure_locked(self, n_rows: int) -> None:
         if n_rows > len(self.sessions):
             raise ValueError(f"the simulated market ends on {self.sessions[-1]} (calendar limit)")
         if n_rows <= self._n:
@@ -229,9 +239,10 @@ class MarketPaths:
         while self._n < n_rows:
             self._generate_chunk(self._n // CHUNK_SESSIONS)
         if first_new > 0:
-            self._refresh_levels(first_new)
+            self._refresh_levels()
 
-    def _refresh_levels(self, first_row: int) -> None:
+    def _refresh_levels(self) -> None:
+        """Absolute closes and opens from the relative log path and the anchor level."""
         log_close = self._log_close_rel + self._level
         self.log_close = log_close
         self.close = np.asarray(np.round(np.exp(log_close), 2), dtype=np.float64)
@@ -399,6 +410,10 @@ class MarketPaths:
     def _market_minutes(self, j: int) -> tuple[FloatArray, FloatArray]:
         """The market factor's intraday log path (from 0 at the open) and its cumulative
         variance share, for row ``j``."""
+        with self._lock:
+            return self._market_minutes_locked(j)
+
+    def _market_minutes_locked(self, j: int) -> tuple[FloatArray, FloatArray]:
         cached = self._market_intraday_cache.get(j)
         if cached is not None:
             self._market_intraday_cache.move_to_end(j)
@@ -422,6 +437,10 @@ class MarketPaths:
 
     def intraday(self, j: int, i: int) -> IntradayPath:
         """The minute path of underlying ``i`` in session row ``j`` (cached, LRU)."""
+        with self._lock:
+            return self._intraday_locked(j, i)
+
+    def _intraday_locked(self, j: int, i: int) -> IntradayPath:
         key = (j, i)
         cached = self._intraday_cache.get(key)
         if cached is not None:

@@ -9,7 +9,7 @@ Spread (full width, USD per share) of an option whose fair value is ``fair``::
 so it widens with distance from the money (``|z|`` standard deviations), shorter expiry,
 a less liquid tier, the stressed regime (×2) and the first 15 minutes of the session (×1.5).
 The bid is ``fair − width/2`` rounded *down* to the tick, the ask ``fair + width/2`` rounded
-*up*: ``bid ≤ fair ≤ ask`` always, with ``fair = max(model price, intrinsic)`` (American
+*up* (with no bid, the ask is twice fair value rounded up): ``bid ≤ fair ≤ ask`` always, with ``fair = max(model price, intrinsic)`` (American
 floor), so a clean quote never violates the no-arbitrage bounds (``0 ≤ bid ≤ ask``,
 ``ask ≥ intrinsic``, monotone in strike). Deep out of the money the bid is 0 and the ask the
 tier's minimum (e.g. 0.00 / 0.05).
@@ -83,7 +83,7 @@ TIER_QUOTING: dict[LiquidityTier, TierQuoting] = {
     LiquidityTier.TOP: TierQuoting(0.004, 0.01, 0.01, 1, 1, 50, 800, 25_000, 6_000, 0.00001),
     LiquidityTier.HIGH: TierQuoting(0.02, 0.02, 0.05, 1, 1, 10, 250, 6_000, 1_200, 0.00005),
     LiquidityTier.MID: TierQuoting(0.05, 0.05, 0.05, 1, 5, 1, 50, 700, 150, 0.0002),
-    LiquidityTier.LOW: TierQuoting(0.12, 0.10, 0.05, 5, 10, 1, 10, 60, 10, 0.001),
+    LiquidityTier.LOW: TierQuoting(0.12, 0.10, 0.05, 5, 10, 1, 10, 40, 10, 0.001),
 }
 
 
@@ -121,10 +121,12 @@ def _unit(h: np.uint64) -> float:
 
 @numba.njit(cache=True)
 def _quote_kernel(  # type: ignore[no-untyped-def]  # noqa: PLR0917
-    fair,
-    intrinsic,
-    abs_z,
-    dte_days,
+    price,
+    spot,
+    strike,
+    is_call,
+    z,
+    years,
     contract_id,
     minute_key,
     base_pct,
@@ -142,11 +144,16 @@ def _quote_kernel(  # type: ignore[no-untyped-def]  # noqa: PLR0917
     ask_size,
     bad_kind,
     stale_lag,
+    fair,
 ):
-    n = fair.shape[0]
+    n = price.shape[0]
     for i in range(n):
-        f = fair[i]
-        pct = base_pct * (1.0 + 0.35 * abs_z[i]) * (1.0 + 0.6 / math.sqrt(dte_days[i] + 0.25))
+        s = spot[0] if spot.shape[0] == 1 else spot[i]
+        intrinsic = max(s - strike[i], 0.0) if is_call[i] else max(strike[i] - s, 0.0)
+        f = max(price[i], intrinsic)  # American floor
+        fair[i] = f
+        dte_days = years[i] * 365.0
+        pct = base_pct * (1.0 + 0.35 * abs(z[i])) * (1.0 + 0.6 / math.sqrt(dte_days + 0.25))
         width = max(pct * width_mult * f, min_width)
         lo = (f - 0.5 * width) * 100.0
         hi = (f + 0.5 * width) * 100.0
@@ -155,6 +162,9 @@ def _quote_kernel(  # type: ignore[no-untyped-def]  # noqa: PLR0917
         b_c = max(b_c, 0.0)
         tick_a = tick_small_c if hi < 300.0 else tick_large_c
         a_c = math.ceil(hi / tick_a - 1e-7) * tick_a
+        if b_c <= 0.0:
+            # no bid: market makers offer at about twice fair value, at least the minimum
+            a_c = math.ceil(2.0 * f * 100.0 / tick_a - 1e-7) * tick_a
         a_c = max(a_c, min_ask * 100.0)
         if a_c <= b_c:
             a_c = b_c + tick_a
@@ -199,35 +209,46 @@ class QuoteArrays:
     ask_size: FloatArray
     bad_kind: Int8Array
     stale_lag_min: IntArray
+    fair: FloatArray
+    """``max(model price, intrinsic)`` per contract."""
 
 
 def make_quotes(
     *,
-    fair: FloatArray,
-    intrinsic: FloatArray,
-    abs_z: FloatArray,
-    dte_days: FloatArray,
+    price: FloatArray,
+    spot_usd: FloatArray | float,
+    strike_usd: FloatArray,
+    is_call: npt.NDArray[np.bool_],
+    z: FloatArray,
+    years: FloatArray,
     contract_id: U64Array,
     minute_key: int,
     tier: LiquidityTier,
     width_mult: float,
     bad_quote_rate: float,
 ) -> QuoteArrays:
-    """Quotes around ``fair`` (see the module docstring); ``minute_key`` names the minute and
-    the seed for the bad-quote draw."""
+    """Quotes around ``fair = max(price, intrinsic)`` (see the module docstring).
+
+    ``price`` is the model (European) price, ``z`` the standardised moneyness, ``years`` the
+    calendar time to expiry; ``minute_key`` names the minute and the seed for the bad-quote
+    draw.
+    """
     q = TIER_QUOTING[tier]
-    n = len(fair)
+    n = len(price)
     bid = np.empty(n)
     ask = np.empty(n)
     bid_size = np.empty(n)
     ask_size = np.empty(n)
     bad_kind = np.empty(n, dtype=np.int8)
     stale_lag = np.empty(n, dtype=np.int64)
+    fair = np.empty(n)
     _quote_kernel(
-        np.ascontiguousarray(fair, dtype=np.float64),
-        np.ascontiguousarray(intrinsic, dtype=np.float64),
-        np.ascontiguousarray(abs_z, dtype=np.float64),
-        np.ascontiguousarray(dte_days, dtype=np.float64),
+        np.ascontiguousarray(price, dtype=np.float64),
+        np.ascontiguousarray(spot_usd, dtype=np.float64).reshape(-1),
+        np.ascontiguousarray(strike_usd, dtype=np.float64),
+        np.ascontiguousarray(is_call, dtype=np.bool_),
+        np.ascontiguousarray(z, dtype=np.float64),
+        np.ascontiguousarray(years, dtype=np.float64),
         np.ascontiguousarray(contract_id, dtype=np.uint64),
         np.uint64(minute_key & 0xFFFFFFFFFFFFFFFF),
         q.base_pct,
@@ -245,8 +266,9 @@ def make_quotes(
         ask_size,
         bad_kind,
         stale_lag,
+        fair,
     )
-    return QuoteArrays(bid, ask, bid_size, ask_size, bad_kind, stale_lag)
+    return QuoteArrays(bid, ask, bid_size, ask_size, bad_kind, stale_lag, fair)
 
 
 # --------------------------------------------------------------------------- OI and volume
@@ -260,10 +282,6 @@ def _hash_normal(ids: U64Array, salt: int) -> FloatArray:
         h = combine(h, salt * 16 + k + 1)
         total += hash_uniform(h)
     return np.asarray((total - 2.0) * math.sqrt(3.0), dtype=np.float64)
-
-
-def hash_normal(ids: U64Array, salt: int) -> FloatArray:
-    return _hash_normal(ids, salt)
 
 
 def open_interest_and_volume(
