@@ -35,10 +35,15 @@ def _pick_contracts() -> tuple[str, tuple[str, str]]:
     spot = model.spot(UNDERLYING, START)
     today = START.date()
     chain = model.option_chain(
-        UNDERLYING, START, min_expiry=today + timedelta(days=20), max_expiry=today + timedelta(days=45)
+        UNDERLYING,
+        START,
+        min_expiry=today + timedelta(days=20),
+        max_expiry=today + timedelta(days=45),
     )
     expiry = chain.expiry[0]
-    puts = chain.take(np.flatnonzero((~chain.is_call) & (chain.expiry == expiry) & (chain.strike < spot)))
+    puts = chain.take(
+        np.flatnonzero((~chain.is_call) & (chain.expiry == expiry) & (chain.strike < spot))
+    )
     order = np.argsort(-puts.strike)  # nearest the money first
     short = long = None
     for i in order:
@@ -100,9 +105,7 @@ def picks() -> tuple[str, tuple[str, str]]:
 
 class TestAlpacaBrokerOverLoopback(BrokerContract):
     @pytest.fixture
-    def harness(
-        self, server: LoopbackServer, picks: tuple[str, tuple[str, str]]
-    ) -> BrokerHarness:
+    def harness(self, server: LoopbackServer, picks: tuple[str, tuple[str, str]]) -> BrokerHarness:
         server.reset(START)
         return LoopbackHarness(server, picks)
 

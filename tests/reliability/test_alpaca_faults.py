@@ -89,7 +89,10 @@ def _requests(n: int) -> list[OrderRequest]:
 
 def _storm(seed: int) -> FaultPlan:
     """Every kind of failure on submits, replaces, cancels and look-ups, seeded."""
-    def on(action: FaultAction, path: str, p: float, method: str | None = None, **kw: object) -> FaultRule:
+
+    def on(
+        action: FaultAction, path: str, p: float, method: str | None = None, **kw: object
+    ) -> FaultRule:
         return FaultRule(action=action, path=path, method=method, probability=p, times=None, **kw)  # type: ignore[arg-type]
 
     return FaultPlan(
@@ -274,7 +277,9 @@ def test_governor_keeps_a_100_symbol_scan_within_the_servers_budget() -> None:
         assert len(symbols) == 100
 
         def limiter() -> LocalLimiter:
-            return LocalLimiter(RateGovernor(SERVER_LIMIT, window_s=SERVER_WINDOW_S * GOVERNOR_MARGIN))
+            return LocalLimiter(
+                RateGovernor(SERVER_LIMIT, window_s=SERVER_WINDOW_S * GOVERNOR_MARGIN)
+            )
 
         data_limiter, trading_limiter = limiter(), limiter()
         failures = _scan(running, data_limiter, trading_limiter, symbols)

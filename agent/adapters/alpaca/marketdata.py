@@ -363,9 +363,24 @@ class AlpacaMarketData:
             priority=Priority.SCAN,
             what=f"{underlying} option chain",
         )
-        return self._chain(
+        chain = self._chain(
             underlying, cast(dict[str, Any], raw or {}), open_interest, min_expiry, max_expiry
         )
+        if len(chain) == 0:
+            self._require_asset(underlying)
+        return chain
+
+    def _require_asset(self, symbol: str) -> None:
+        """An empty chain is either an empty expiry window or an unknown symbol: ask the
+        assets endpoint which (404 → DataError)."""
+        try:
+            self._read(
+                lambda: self._trading.get_asset(symbol),
+                priority=Priority.SCAN,
+                what=f"asset {symbol}",
+            )
+        except DataError as err:
+            raise DataError(f"{symbol}: unknown underlying ({err})") from err
 
     def _chain(
         self,

@@ -1187,9 +1187,7 @@ def serve(
         bind_port,
         app.backend.now.isoformat(),
     )
-    uvicorn.run(
-        app, host=bind_host, port=bind_port, log_level="warning", lifespan="off", ws="none"
-    )
+    uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning", lifespan="off", ws="none")
 
 
 class ServerThread:

@@ -48,10 +48,12 @@ FAST_POLICY = RetryPolicy(
 
 
 @functools.cache
-def market(n_underlyings: int = 20, seed: int = 7) -> MarketModel:
-    """A simulated market without bad quotes (shared by the tests of a process: its caches
-    make chains cheap the second time)."""
-    return MarketModel(MarketConfig(seed=seed, n_underlyings=n_underlyings, bad_quote_rate=0.0))
+def market(n_underlyings: int = 20, seed: int = 7, bad_quote_rate: float = 0.0) -> MarketModel:
+    """A simulated market, by default without bad quotes (shared by the tests of a process:
+    its caches make chains cheap the second time)."""
+    return MarketModel(
+        MarketConfig(seed=seed, n_underlyings=n_underlyings, bad_quote_rate=bad_quote_rate)
+    )
 
 
 @dataclass

@@ -74,7 +74,9 @@ def _buy(cid: str, qty: int = 1, price: str = "0.01") -> OrderRequest:
     )  # fmt: skip
 
 
-def _recording(server: LoopbackServer, policy: RetryPolicy = FAST_POLICY) -> tuple[AlpacaBroker, list[float]]:
+def _recording(
+    server: LoopbackServer, policy: RetryPolicy = FAST_POLICY
+) -> tuple[AlpacaBroker, list[float]]:
     sleeps: list[float] = []
     return make_broker(server, policy=policy, sleep=sleeps.append), sleeps
 
@@ -85,7 +87,9 @@ def _recording(server: LoopbackServer, policy: RetryPolicy = FAST_POLICY) -> tup
 def test_refused_keys_are_an_auth_error(fresh: LoopbackServer) -> None:
     from agent.adapters.alpaca import AlpacaMarketData
 
-    broker = AlpacaBroker.from_settings(settings_for(fresh.url, api_key="someone-else"), unlimited())
+    broker = AlpacaBroker.from_settings(
+        settings_for(fresh.url, api_key="someone-else"), unlimited()
+    )
     with pytest.raises(BrokerAuthError):
         broker.get_account()
     with pytest.raises(BrokerAuthError):

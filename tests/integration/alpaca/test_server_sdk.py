@@ -115,11 +115,11 @@ def test_account_clock_calendar_and_assets_parse(trading: TradingClient) -> None
 
 
 def test_option_contracts_are_paged_with_a_token(trading: TradingClient) -> None:
-    request = dict(
-        underlying_symbols=["SPY"],
-        expiration_date_gte=TODAY,
-        expiration_date_lte=TODAY + timedelta(days=10),
-    )
+    request = {
+        "underlying_symbols": ["SPY"],
+        "expiration_date_gte": TODAY,
+        "expiration_date_lte": TODAY + timedelta(days=10),
+    }
     everything = trading.get_option_contracts(GetOptionContractsRequest(**request, limit=10_000))
     total = len(everything.option_contracts or [])
     assert total > 250 and everything.next_page_token is None
