@@ -364,3 +364,35 @@ def test_rate_limit_headers_and_429(server: LoopbackServer) -> None:
 def test_calendar_covers_holidays(trading: TradingClient) -> None:
     days = trading.get_calendar(GetCalendarRequest(start=date(2026, 4, 1), end=date(2026, 4, 7)))
     assert date(2026, 4, 3) not in [d.date for d in days]  # Good Friday
+
+
+def test_the_server_optagent_sim_server_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``app_from_settings`` (what ``serve`` runs): the settings' market, cash and keys."""
+    from agent.adapters.sim.server import (
+        DEFAULT_API_KEY,
+        DEFAULT_SECRET_KEY,
+        ServerThread,
+        app_from_settings,
+    )
+    from agent.config import load_settings
+
+    config = tmp_path / "c.yaml"
+    config.touch()
+    settings = load_settings(
+        config, ["sim.n_underlyings=21", "sim.initial_cash_usd=50000"], env_file=None, environ={}
+    )
+    thread = ServerThread(app_from_settings(settings)).start()
+    try:
+        client = TradingClient(DEFAULT_API_KEY, DEFAULT_SECRET_KEY, url_override=thread.url)
+        assert float(client.get_account().equity or 0) == 50_000
+        clock = client.get_clock()
+        assert clock.is_open and clock.timestamp.hour == 9 and clock.timestamp.minute == 30
+        assert len(client.get_all_assets()) == 21
+    finally:
+        thread.stop()
+    keyed = load_settings(
+        config, [], env_file=None, environ={"ALPACA_API_KEY": "mine", "ALPACA_SECRET_KEY": "s"}
+    )
+    app = app_from_settings(keyed)
+    assert (app.gate.api_key, app.gate.secret_key) == ("mine", "s")
+    assert app.gate.rate.limit == 200
