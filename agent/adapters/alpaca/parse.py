@@ -270,8 +270,7 @@ def parse_order(raw: Json) -> BrokerOrder:
         elif filled_qty == 0:
             filled_avg = None
     else:
-        leg = _leg({**raw, "ratio_qty": raw.get("ratio_qty") or 1})
-        legs = (leg,)
+        leg = _leg(raw)
         order_class = OrderClass.SIMPLE
         sign = Decimal(leg.side.sign)
         limit = None if limit is None else sign * abs(limit)
