@@ -159,7 +159,7 @@ def test_no_duplicate_and_every_order_known_under_faults(server: LoopbackServer,
     assert max(stats["orders_per_client_id"].values()) == 1
     # ...although the faults forced many retries and look-ups.
     assert applied >= 20
-    assert stats["requests"][f"POST {ORDERS}"] > len(requests_) + 5
+    assert stats["requests"][f"POST {ORDERS}"] > len(requests_)  # some submits were resent
     assert stats["requests"].get(f"GET {LOOKUP}", 0) >= 10
     # Every submit returned the order that exists (none left unknown with these budgets).
     assert unknown == []
