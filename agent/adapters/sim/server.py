@@ -105,6 +105,8 @@ DEFAULT_API_KEY = "optagent-sim-key"
 DEFAULT_SECRET_KEY = "optagent-sim-secret"
 ACCOUNT_NUMBER = "PA0SIM000001"
 MAX_CHAIN_YEARS = 3
+RESET_DRAIN_S = 30.0
+"""How long ``POST /_admin/reset`` waits for in-flight (e.g. hung) requests to finish."""
 _HTTP_STATUS_OF_CODE = {
     CODE_VALIDATION: 422,
     CODE_FORBIDDEN: 403,
@@ -519,6 +521,9 @@ def build_app(
     @api.post("/_admin/reset")
     def admin_reset(body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:  # noqa: B008
         start = _time_param(body.get("start"), "start")
+        app.set_faults(FaultPlan())
+        if not gate.wait_idle(RESET_DRAIN_S):
+            raise ApiError(409, 40910000, "requests still in flight; try the reset again")
         b.reset(start)
         stats.reset()
         app.set_faults(FaultPlan())

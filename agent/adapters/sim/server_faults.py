@@ -306,6 +306,20 @@ class Gate:
         self.faults = faults
         self.stats = stats
         self.rate = rate
+        self._inflight = 0
+        self._idle = threading.Condition()
+
+    @property
+    def inflight(self) -> int:
+        """API requests being handled now (hung ones included)."""
+        with self._idle:
+            return self._inflight
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Block until no API request is in flight (e.g. a hung one from a fault); False on
+        timeout. Admin resets call it so a late request never lands in the next test."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._inflight == 0, timeout_s)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -318,6 +332,8 @@ class Gate:
             await self.app(scope, receive, send)
             return
         self.stats.arrive(budget, monotonic_s())
+        with self._idle:
+            self._inflight += 1
         status_seen: list[int] = []
 
         async def counting_send(message: Message) -> None:
@@ -331,6 +347,9 @@ class Gate:
             route = scope.get("route")
             template = getattr(route, "path", None) or path
             self.stats.count_route(f"{method} {template}", status_seen[0] if status_seen else 0)
+            with self._idle:
+                self._inflight -= 1
+                self._idle.notify_all()
 
     async def _handle(  # noqa: PLR0917
         self,

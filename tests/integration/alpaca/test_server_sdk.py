@@ -287,7 +287,8 @@ def test_option_data_parse(options: OptionHistoricalDataClient) -> None:
 
 
 def _raw(server: LoopbackServer, method: str, path: str, **kwargs: object) -> requests.Response:
-    return requests.request(method, f"{server.url}{path}", timeout=10, **kwargs)  # type: ignore[arg-type]
+    kwargs.setdefault("timeout", 10)
+    return requests.request(method, f"{server.url}{path}", **kwargs)  # type: ignore[arg-type]
 
 
 def test_authentication_like_alpaca(server: LoopbackServer) -> None:
@@ -396,3 +397,28 @@ def test_the_server_optagent_sim_server_runs(tmp_path) -> None:  # type: ignore[
     app = app_from_settings(keyed)
     assert (app.gate.api_key, app.gate.secret_key) == ("mine", "s")
     assert app.gate.rate.limit == 200
+
+
+def test_reset_waits_for_hung_requests(server: LoopbackServer, trading: TradingClient) -> None:
+    """A request hung by a fault must not land in the fresh account of the next test."""
+    from agent.adapters.sim.server import FaultPlan
+    from agent.adapters.sim.server_faults import FaultAction, FaultRule
+
+    puts = _puts(trading)
+    server.faults(
+        FaultPlan(
+            rules=(
+                FaultRule(action=FaultAction.HANG, method="POST", path="/v2/orders", delay_s=0.6),
+            )
+        )
+    )
+    headers = {"APCA-API-KEY-ID": API_KEY, "APCA-API-SECRET-KEY": SECRET_KEY}
+    body = {"symbol": puts[-1], "side": "buy", "type": "limit", "time_in_force": "day",
+            "limit_price": "0.01", "qty": 1, "client_order_id": "late"}  # fmt: skip
+    with pytest.raises(requests.Timeout):
+        _raw(server, "POST", "/v2/orders", json=body, headers=headers, timeout=0.1)
+    assert server.app.gate.inflight == 1
+    server.reset(START)  # returns only once the hung submit has been handled (and discarded)
+    assert server.app.gate.inflight == 0
+    assert trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL)) == []
+    assert server.stats()["orders_per_client_id"] == {}
