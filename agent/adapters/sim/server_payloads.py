@@ -305,10 +305,13 @@ def activity_json(
 
 
 def clock_json(now: datetime, calendar: MarketCalendar) -> dict[str, Any]:
+    is_open = calendar.is_open(now)
+    # While open, Alpaca's next_open is the next session's (never "now").
+    next_open = calendar.next_open(now + timedelta(seconds=1) if is_open else now)
     return {
         "timestamp": now.astimezone(ET).isoformat(),
-        "is_open": calendar.is_open(now),
-        "next_open": calendar.next_open(now).astimezone(ET).isoformat(),
+        "is_open": is_open,
+        "next_open": next_open.astimezone(ET).isoformat(),
         "next_close": calendar.next_close(now).astimezone(ET).isoformat(),
     }
 

@@ -105,6 +105,8 @@ def test_account_clock_calendar_and_assets_parse(trading: TradingClient) -> None
     assert account.options_trading_level == 3
     clock = trading.get_clock()
     assert clock.is_open and clock.timestamp.utcoffset() == timedelta(hours=-5)
+    assert clock.next_open.date() == TODAY + timedelta(days=1)
+    assert clock.next_close.date() == TODAY and clock.next_close.hour == 16
     days = trading.get_calendar(GetCalendarRequest(start=TODAY, end=TODAY + timedelta(days=7)))
     assert [d.date for d in days][:2] == [TODAY, TODAY + timedelta(days=1)]
     assert days[0].open.hour == 9 and days[0].open.minute == 30
