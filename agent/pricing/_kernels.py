@@ -175,7 +175,7 @@ def price_greeks_scalar(  # noqa: PLR0917
         n2 = norm_cdf_with_pdf(w * d2, pdf2)
         pdf_term = S_q * pdf1
         gamma = pdf_term * inv_v / (S * S)
-    price = max(w * (S_q * n1 - K_r * n2), intrinsic)
+    price = max(w * (S_q * n1 - K_r * n2), intrinsic) + 0.0  # + 0.0: no negative zero
     delta = w * df_q * n1
     vega = pdf_term * sqrt_T
     # sigma / (2 sqrt(T)) = sigma^2 / (2 v): no division.
