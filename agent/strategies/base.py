@@ -1,0 +1,245 @@
+"""The :class:`Strategy` protocol, the :class:`StrategyContext` a strategy reads, and the
+:class:`ChainIndex` that lets strategies find contracts without scanning the whole chain.
+
+Strategies are pure: no I/O and no clock reads; time is ``ctx.as_of``.
+
+Exit/roll contract with the monitor: :meth:`Strategy.should_exit` returns the rule that
+requires action on a trade (take-profit, stop-loss, breach, expiry approaching) or None;
+:meth:`Strategy.should_roll` returns True when that action should be a roll rather than a
+close. The monitor asks :meth:`Strategy.roll_candidates` for the opening side of the roll
+and closes the trade with the exit signal's reason when no roll is acceptable.
+``should_roll`` is never True unless ``should_exit`` fires.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from agent.calendar import ET
+from agent.domain import (
+    Candidate,
+    DecisionRecord,
+    ExitSignal,
+    MarketEvent,
+    MarketEventKind,
+    OrderPurpose,
+    StructureKind,
+    Trade,
+    TradeMark,
+    UnderlyingSnapshot,
+)
+from agent.pricing.chain import EnrichedChain
+
+IntArray = npt.NDArray[np.intp]
+BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExpirySlice:
+    """The rows of one expiry, split by right, each sorted by strike (ascending)."""
+
+    expiry: date
+    dte: int
+    """Calendar days from the New York date of ``as_of`` to the expiry."""
+    years: float
+    """Time to 16:00 ET on the expiry, years of 365 days (the pricing convention)."""
+    puts: IntArray
+    calls: IntArray
+    put_strikes: FloatArray
+    call_strikes: FloatArray
+
+    def rows(self, is_call: bool) -> IntArray:
+        return self.calls if is_call else self.puts
+
+    def strikes(self, is_call: bool) -> FloatArray:
+        return self.call_strikes if is_call else self.put_strikes
+
+
+STRIKE_TOLERANCE_USD = 5e-4
+"""Two strikes closer than this are the same strike (OCC strikes have three decimals)."""
+
+
+class ChainIndex:
+    """Row indices of a chain grouped by expiry and right, sorted by strike.
+
+    Built once per scan with one ``lexsort``; strategies then work on the few dozen rows of
+    an expiry instead of masking the whole chain.
+    """
+
+    __slots__ = ("slices",)
+
+    def __init__(self, chain: EnrichedChain) -> None:
+        raw = chain.chain
+        n = len(raw)
+        self.slices: tuple[ExpirySlice, ...] = ()
+        if n == 0:
+            return
+        expiry = raw.expiry.astype("datetime64[D]")
+        order = np.lexsort((raw.strike, raw.is_call, expiry)).astype(np.intp)
+        sorted_expiry = expiry[order]
+        starts = np.flatnonzero(np.r_[True, sorted_expiry[1:] != sorted_expiry[:-1]])
+        ends = np.r_[starts[1:], n]
+        sorted_calls = raw.is_call[order]
+        slices = []
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            block = order[start:end]
+            first_call = start + int(np.searchsorted(sorted_calls[start:end], True))
+            puts = order[start:first_call]
+            calls = order[first_call:end]
+            row = int(block[0])
+            slices.append(
+                ExpirySlice(
+                    expiry=sorted_expiry[start].item(),
+                    dte=int(chain.dte_days[row]),
+                    years=float(chain.time_to_expiry_years[row]),
+                    puts=puts,
+                    calls=calls,
+                    put_strikes=raw.strike[puts],
+                    call_strikes=raw.strike[calls],
+                )
+            )
+        self.slices = tuple(slices)
+
+    def in_window(self, dte_min: int, dte_max: int) -> list[ExpirySlice]:
+        """Expiries with ``dte_min <= dte <= dte_max``, in date order."""
+        return [s for s in self.slices if dte_min <= s.dte <= dte_max]
+
+    def dtes(self) -> list[int]:
+        return [s.dte for s in self.slices]
+
+
+def listed_row(slice_: ExpirySlice, is_call: bool, strike: float) -> int | None:
+    """The row of the listed contract at ``strike`` (USD) in this expiry, or None."""
+    strikes = slice_.strikes(is_call)
+    pos = int(np.searchsorted(strikes, strike - STRIKE_TOLERANCE_USD))
+    if pos < len(strikes) and abs(float(strikes[pos]) - strike) <= STRIKE_TOLERANCE_USD:
+        return int(slice_.rows(is_call)[pos])
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrategyContext:
+    """What a strategy knows besides the enriched chain (all of it fixed at ``as_of``).
+
+    ``eligible`` marks the contracts that passed every contract filter (short legs may only
+    use these); ``quotable`` marks those with a valid, fresh, IV-bearing quote (long wings may
+    use these, see docs/signals.md). Both are aligned to the chain's rows.
+    """
+
+    scan_id: str
+    as_of: datetime
+    underlying: str
+    spot: float
+    """USD per share (the price the chain was enriched with)."""
+    eligible: BoolArray
+    quotable: BoolArray
+    index: ChainIndex
+    snapshot: UnderlyingSnapshot | None = None
+    atm_iv: float = float("nan")
+    """ATM 30-day implied vol of this chain (per sqrt(year))."""
+    iv_rank: float | None = None
+    """IV rank 0-100; None while unknown."""
+    realized_vol: float = float("nan")
+    """20-session close-to-close vol, annualised (NaN if unknown)."""
+    sector: str | None = None
+    events: tuple[MarketEvent, ...] = ()
+    """Scheduled events for this symbol (its earnings) and market-wide ones (FOMC)."""
+    purpose: OrderPurpose = OrderPurpose.OPEN
+    trade_id: str | None = None
+    """The trade being rolled (purpose ROLL), part of the candidate id."""
+    earnings_dates: tuple[date, ...] = field(init=False)
+    today: date = field(init=False)
+    """The New York date of ``as_of``."""
+
+    def __post_init__(self) -> None:
+        earnings = sorted(
+            {
+                e.on
+                for e in self.events
+                if e.kind is MarketEventKind.EARNINGS and e.symbol == self.underlying
+            }
+        )
+        object.__setattr__(self, "earnings_dates", tuple(earnings))
+        object.__setattr__(self, "today", self.as_of.astimezone(ET).date())
+
+    def earnings_within(self, expiry: date) -> date | None:
+        """The first earnings date from today through ``expiry`` (inclusive), or None."""
+        for day in self.earnings_dates:
+            if self.today <= day <= expiry:
+                return day
+        return None
+
+
+def make_context(
+    chain: EnrichedChain,
+    *,
+    scan_id: str,
+    eligible: BoolArray,
+    quotable: BoolArray,
+    snapshot: UnderlyingSnapshot | None = None,
+    atm_iv: float = float("nan"),
+    iv_rank: float | None = None,
+    realized_vol: float = float("nan"),
+    sector: str | None = None,
+    events: tuple[MarketEvent, ...] = (),
+    purpose: OrderPurpose = OrderPurpose.OPEN,
+    trade_id: str | None = None,
+) -> StrategyContext:
+    """A context for ``chain`` (index built here). Masks must be aligned to the chain's rows."""
+    n = len(chain)
+    if len(eligible) != n or len(quotable) != n:
+        raise ValueError(
+            f"masks have {len(eligible)}/{len(quotable)} rows, the chain {n} "
+            f"({chain.chain.underlying})"
+        )
+    return StrategyContext(
+        scan_id=scan_id,
+        as_of=chain.as_of,
+        underlying=chain.chain.underlying,
+        spot=chain.spot,
+        eligible=np.asarray(eligible, dtype=np.bool_),
+        quotable=np.asarray(quotable, dtype=np.bool_),
+        index=ChainIndex(chain),
+        snapshot=snapshot,
+        atm_iv=atm_iv,
+        iv_rank=iv_rank,
+        realized_vol=realized_vol,
+        sector=sector,
+        events=events,
+        purpose=purpose,
+        trade_id=trade_id,
+    )
+
+
+class Strategy(Protocol):
+    """One credit structure: candidate generation plus its exit and roll rules."""
+
+    @property
+    def kind(self) -> StructureKind: ...
+
+    def generate(
+        self, chain: EnrichedChain, ctx: StrategyContext
+    ) -> tuple[list[Candidate], list[DecisionRecord]]:
+        """Candidates for this underlying (scored, purpose OPEN) and STRATEGY-stage records
+        for each candidate built and each rule that rejected an expiry or a strike."""
+        ...
+
+    def should_exit(self, trade: Trade, mark: TradeMark, as_of: datetime) -> ExitSignal | None:
+        """The exit rule that fires for this trade at ``as_of``, or None."""
+        ...
+
+    def should_roll(self, trade: Trade, mark: TradeMark, as_of: datetime) -> bool:
+        """True when the action :meth:`should_exit` calls for should be a roll."""
+        ...
+
+    def roll_candidates(
+        self, trade: Trade, mark: TradeMark, chain: EnrichedChain, ctx: StrategyContext
+    ) -> list[Candidate]:
+        """The opening side of a roll (purpose ROLL), best first."""
+        ...
