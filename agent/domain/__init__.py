@@ -62,6 +62,7 @@ from agent.domain.portfolio import (
     RollAction,
     TradeMark,
 )
+from agent.domain.reports import MonitorReport, ReconcileReport, WorkReport
 from agent.domain.scan import ScanInput, SymbolScan
 
 __all__ = [
@@ -94,6 +95,7 @@ __all__ = [
     "MarketEvent",
     "MarketEventKind",
     "Mode",
+    "MonitorReport",
     "OptionChain",
     "OptionContract",
     "OptionRight",
@@ -110,6 +112,7 @@ __all__ = [
     "PositionStatus",
     "Quote",
     "Reason",
+    "ReconcileReport",
     "RiskDecision",
     "RollAction",
     "ScanInput",
@@ -123,6 +126,7 @@ __all__ = [
     "TradingState",
     "UnderlyingSnapshot",
     "WalkStep",
+    "WorkReport",
     "client_order_id_for",
     "format_occ",
     "is_option_symbol",

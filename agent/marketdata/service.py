@@ -8,6 +8,7 @@ simulator has one; Alpaca has none, so it warms up from our daily scans).
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -48,7 +49,7 @@ def realized_vol(closes: Sequence[float], window: int = 20) -> float:
     if len(closes) < window + 1:
         return float("nan")
     tail = closes[-(window + 1) :]
-    returns = [math.log(b / a) for a, b in zip(tail[:-1], tail[1:], strict=True) if a > 0 and b > 0]
+    returns = [math.log(b / a) for a, b in itertools.pairwise(tail) if a > 0 and b > 0]
     if len(returns) < window:
         return float("nan")
     mean = sum(returns) / len(returns)
