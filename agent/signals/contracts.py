@@ -25,6 +25,8 @@ from agent.strategies.records import fmt
 
 _INVALID_QUOTE = ChainFlag.NO_QUOTE | ChainFlag.CROSSED
 _NO_IV = ChainFlag.NO_IV | ChainFlag.EXPIRED
+SPREAD_TOLERANCE_PCT = 1e-9
+"""Float rounding allowance on the spread-% rule (percentage points)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,7 +71,9 @@ def screen_contracts(chain: EnrichedChain, settings: UniverseSettings) -> Contra
     low_oi = ~(raw.open_interest >= min_oi) if min_oi > 0 else np.zeros(n, dtype=np.bool_)
     low_volume = ~(raw.volume >= min_vol) if min_vol > 0 else np.zeros(n, dtype=np.bool_)
     max_spread = settings.max_option_spread_pct_of_mid
-    wide = chain.spread_pct > max_spread  # NaN (no usable quote) is counted by its own flag
+    # NaN (no usable quote) is counted by its own flag; the tolerance keeps a spread of
+    # exactly the limit (0.95/1.05 is 10.000000000000009 % in floats) inside it.
+    wide = chain.spread_pct > max_spread + SPREAD_TOLERANCE_PCT
 
     rules: tuple[tuple[str, BoolArray, float | str | None, str], ...] = (
         ("quote_present", no_quote, None, "no usable quote"),

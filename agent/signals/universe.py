@@ -86,7 +86,7 @@ def underlying_spread(snapshot: UnderlyingSnapshot, settings: UniverseSettings) 
         )
     return Reason(
         rule="underlying_spread",
-        passed=spread <= limit,
+        passed=spread <= limit + 1e-9,  # float rounding at exactly the limit
         value=round(spread, 4),
         limit=limit,
         message=f"bid {fmt(snapshot.bid)} ask {fmt(snapshot.ask)}: {spread:.3f}% of mid",
