@@ -263,8 +263,8 @@ _ONE_SIXTH = 1.0 / 6.0
 
 
 @njit(cache=True)
-def solve_normalized(beta: float, x: float, s_guess: float) -> tuple[float, int]:
-    """s = sigma sqrt(T) with b(x, s) = beta, for x <= 0 and 0 < beta < exp(x/2).
+def solve_normalized(beta: float, x: float, ex: float, s_guess: float) -> tuple[float, int]:
+    """s = sigma sqrt(T) with b(x, s) = beta, for x <= 0, ex = exp(x/2), 0 < beta < ex.
 
     ``s_guess`` > 0 replaces the built-in starting guess (used when a nearby solution is
     known, e.g. the mid vol when solving bid and ask). Returns (s, status).
@@ -274,7 +274,6 @@ def solve_normalized(beta: float, x: float, s_guess: float) -> tuple[float, int]
     s_c and ln(exp(x/2) - b) = ln b' + ln(R(t - a) + R(a + t)) above it. That also keeps
     deep out-of-the-money prices far below the smallest double representable as b itself.
     """
-    ex = math.exp(0.5 * x)
     gap_target = ex - beta
     if not (beta > 0.0 and gap_target > 0.0):
         return _NAN, STATUS_INVALID_INPUT
@@ -300,9 +299,11 @@ def solve_normalized(beta: float, x: float, s_guess: float) -> tuple[float, int]
         else:
             # exp(x/2) - b(s) ~ kappa * 2 N(-s/2) as s -> infinity (exact for x = 0), matched
             # in value at s_c; the tangent at s_c is a lower bound in the concave region.
-            b_c = math.exp(log_b_c)
             vega_c = ex * _INV_SQRT_2PI
-            kappa = (ex - b_c) / (2.0 * norm_cdf(-0.5 * s_c)) if s_c > 0.0 else 1.0
+            b_c = vega_c * ratio_c
+            # N(-s_c/2) = n(s_c/2) R(s_c/2) and n(s_c/2) = exp(x/4) / sqrt(2 pi).
+            tail_c = math.sqrt(ex) * _INV_SQRT_2PI * mills_ratio(0.5 * s_c)
+            kappa = (ex - b_c) / (2.0 * tail_c) if s_c > 0.0 else 1.0
             s = -2.0 * _inverse_norm_cdf_rough(0.5 * gap_target / kappa)
             s = max(s, s_c + (beta - b_c) / vega_c)
     if not (s > 0.0 and _finite(s)):
@@ -381,6 +382,84 @@ def solve_normalized(beta: float, x: float, s_guess: float) -> tuple[float, int]
     return _NAN, STATUS_NO_CONVERGENCE
 
 
+@njit(cache=True, inline="always")
+def iv_setup(  # noqa: PLR0917
+    S: float, K: float, T: float, r: float, q: float, is_call: bool
+) -> tuple[int, float, float, float, float, float, float, float, float]:
+    """Per-contract constants of the implied-vol problem, shared by several prices.
+
+    Returns (status, df_r, F, intrinsic, upper_bound, x, ex, sqrt_FK, sqrt_T); status is OK
+    unless the contract itself is invalid (INVALID_INPUT) or expired (EXPIRED).
+    """
+    if not (
+        _finite(S)
+        and _finite(K)
+        and _finite(T)
+        and _finite(r)
+        and _finite(q)
+        and S > 0.0
+        and K > 0.0
+        and T >= 0.0
+    ):
+        return STATUS_INVALID_INPUT, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN
+    if T == 0.0:
+        return STATUS_EXPIRED, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN
+    df_r = math.exp(-r * T)
+    df_q = math.exp(-q * T)
+    upper_bound = S * df_q if is_call else K * df_r
+    F = S * df_q / df_r
+    intrinsic = max(F - K, 0.0) if is_call else max(K - F, 0.0)
+    x = -abs(math.log(F / K))
+    ex = math.sqrt(F / K) if F < K else math.sqrt(K / F)  # exp(x/2) without an exp
+    return STATUS_OK, df_r, F, intrinsic, upper_bound, x, ex, math.sqrt(F * K), math.sqrt(T)
+
+
+@njit(cache=True, inline="always")
+def iv_from_setup(  # noqa: PLR0917
+    price: float,
+    setup_status: int,
+    df_r: float,
+    F: float,
+    intrinsic: float,
+    upper_bound: float,
+    x: float,
+    ex: float,
+    sqrt_FK: float,
+    sqrt_T: float,
+    sigma_guess: float,
+) -> tuple[float, int]:
+    """(sigma, status) of ``price`` given :func:`iv_setup` of its contract."""
+    if setup_status != STATUS_OK:
+        return _NAN, setup_status
+    if not _finite(price):
+        return _NAN, STATUS_INVALID_INPUT
+    if not price > 0.0:
+        return _NAN, STATUS_NON_POSITIVE_PRICE
+    if price >= upper_bound:
+        return _NAN, STATUS_ABOVE_UPPER_BOUND
+    undiscounted = price / df_r
+    time_value = undiscounted - intrinsic
+    if intrinsic > 0.0:
+        # F - K and price * e^rT each carry a few ulps of rounding: a time value inside that
+        # noise is "at intrinsic" (vol 0), only a price clearly below it is an arbitrage.
+        noise = _AT_INTRINSIC_ULPS * _EPS * (F + undiscounted)
+        if time_value < -noise:
+            return _NAN, STATUS_BELOW_INTRINSIC
+        if time_value <= noise:
+            return 0.0, STATUS_OK
+    beta = time_value / sqrt_FK
+    if beta < _MIN_BETA:
+        # So small against S and K that b(s) itself would underflow: no vol can be resolved.
+        return _NAN, STATUS_NON_POSITIVE_PRICE
+    if not beta < ex:
+        return _NAN, STATUS_ABOVE_UPPER_BOUND
+    s_guess = sigma_guess * sqrt_T if sigma_guess > 0.0 else 0.0
+    s, status = solve_normalized(beta, x, ex, s_guess)
+    if status != STATUS_OK:
+        return _NAN, status
+    return s / sqrt_T, STATUS_OK
+
+
 @njit(cache=True)
 def implied_vol_scalar(  # noqa: PLR0917
     price: float,
@@ -398,53 +477,10 @@ def implied_vol_scalar(  # noqa: PLR0917
     (8 ulps of F + price e^rT), has implied vol 0 with status OK: the sigma = 0 limit of
     :func:`price_greeks_scalar`, so the round trip holds. Further below: BELOW_INTRINSIC.
     """
-    if not (
-        _finite(S)
-        and _finite(K)
-        and _finite(T)
-        and _finite(r)
-        and _finite(q)
-        and _finite(price)
-        and S > 0.0
-        and K > 0.0
-        and T >= 0.0
-    ):
-        return _NAN, STATUS_INVALID_INPUT
-    if T == 0.0:
-        return _NAN, STATUS_EXPIRED
-    if not price > 0.0:
-        return _NAN, STATUS_NON_POSITIVE_PRICE
-    w = 1.0 if is_call else -1.0
-    df_r = math.exp(-r * T)
-    df_q = math.exp(-q * T)
-    upper_bound = S * df_q if is_call else K * df_r
-    if price >= upper_bound:
-        return _NAN, STATUS_ABOVE_UPPER_BOUND
-    F = S * df_q / df_r
-    undiscounted = price / df_r
-    intrinsic = max(w * (F - K), 0.0)
-    time_value = undiscounted - intrinsic
-    if intrinsic > 0.0:
-        # F - K and price * e^rT each carry a few ulps of rounding: a time value inside that
-        # noise is "at intrinsic" (vol 0), only a price clearly below it is an arbitrage.
-        noise = _AT_INTRINSIC_ULPS * _EPS * (F + undiscounted)
-        if time_value < -noise:
-            return _NAN, STATUS_BELOW_INTRINSIC
-        if time_value <= noise:
-            return 0.0, STATUS_OK
-    x = -abs(math.log(F / K))
-    beta = time_value / math.sqrt(F * K)
-    if beta < _MIN_BETA:
-        # So small against S and K that b(s) itself would underflow: no vol can be resolved.
-        return _NAN, STATUS_NON_POSITIVE_PRICE
-    if not beta < math.exp(0.5 * x):
-        return _NAN, STATUS_ABOVE_UPPER_BOUND
-    sqrt_T = math.sqrt(T)
-    s_guess = sigma_guess * sqrt_T if sigma_guess > 0.0 else 0.0
-    s, status = solve_normalized(beta, x, s_guess)
-    if status != STATUS_OK:
-        return _NAN, status
-    return s / sqrt_T, STATUS_OK
+    st, df_r, F, intrinsic, upper_bound, x, ex, sqrt_FK, sqrt_T = iv_setup(S, K, T, r, q, is_call)
+    return iv_from_setup(
+        price, st, df_r, F, intrinsic, upper_bound, x, ex, sqrt_FK, sqrt_T, sigma_guess
+    )
 
 
 # --------------------------------------------------------------------------- array loops

@@ -226,4 +226,7 @@ def test_large_chain_uses_threaded_kernel_with_same_results() -> None:
     head = enrich_chain(chain.take(np.arange(500)), SPOT, RATE, YIELD, AS_OF)
     np.testing.assert_array_equal(big.iv[:500], head.iv)
     np.testing.assert_array_equal(big.flags[:500], head.flags)
+    serial = enrich_chain(chain, SPOT, RATE, YIELD, AS_OF, parallel=False)
+    for name in ("iv", "iv_bid", "iv_ask", "delta", "theta", "liquidity", "flags"):
+        np.testing.assert_array_equal(getattr(serial, name), getattr(big, name))
     assert (AS_OF + timedelta(days=1)).tzinfo is UTC
