@@ -68,50 +68,70 @@ STRIKE_TOLERANCE_USD = 5e-4
 class ChainIndex:
     """Row indices of a chain grouped by expiry and right, sorted by strike.
 
-    Built once per scan with one ``lexsort``; strategies then work on the few dozen rows of
-    an expiry instead of masking the whole chain.
+    Built once per scan with one ``lexsort``; an :class:`ExpirySlice` is materialised only
+    when a strategy asks for that expiry (a chain with daily expiries has dozens, a strategy
+    looks at the few inside its DTE window).
     """
 
-    __slots__ = ("slices",)
+    __slots__ = ("_cache", "_calls", "_chain", "_dtes", "_ends", "_order", "_starts")
 
     def __init__(self, chain: EnrichedChain) -> None:
         raw = chain.chain
         n = len(raw)
-        self.slices: tuple[ExpirySlice, ...] = ()
+        self._chain = chain
+        self._cache: dict[int, ExpirySlice] = {}
         if n == 0:
+            empty = np.zeros(0, dtype=np.intp)
+            self._order = self._starts = self._ends = empty
+            self._calls = np.zeros(0, dtype=np.bool_)
+            self._dtes: list[int] = []
             return
         expiry = raw.expiry.astype("datetime64[D]")
-        order = np.lexsort((raw.strike, raw.is_call, expiry)).astype(np.intp)
-        sorted_expiry = expiry[order]
-        starts = np.flatnonzero(np.r_[True, sorted_expiry[1:] != sorted_expiry[:-1]])
-        ends = np.r_[starts[1:], n]
-        sorted_calls = raw.is_call[order]
-        slices = []
-        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-            block = order[start:end]
-            first_call = start + int(np.searchsorted(sorted_calls[start:end], True))
-            puts = order[start:first_call]
-            calls = order[first_call:end]
-            row = int(block[0])
-            slices.append(
-                ExpirySlice(
-                    expiry=sorted_expiry[start].item(),
-                    dte=int(chain.dte_days[row]),
-                    years=float(chain.time_to_expiry_years[row]),
-                    puts=puts,
-                    calls=calls,
-                    put_strikes=raw.strike[puts],
-                    call_strikes=raw.strike[calls],
-                )
-            )
-        self.slices = tuple(slices)
+        self._order = np.lexsort((raw.strike, raw.is_call, expiry)).astype(np.intp)
+        sorted_expiry = expiry[self._order]
+        change = np.flatnonzero(sorted_expiry[1:] != sorted_expiry[:-1]) + 1
+        self._starts = np.concatenate(([0], change)).astype(np.intp)
+        self._ends = np.concatenate((change, [n])).astype(np.intp)
+        self._calls = raw.is_call[self._order]
+        self._dtes = chain.dte_days[self._order[self._starts]].tolist()
+
+    def __len__(self) -> int:
+        return len(self._dtes)
+
+    def slice_at(self, k: int) -> ExpirySlice:
+        """The ``k``-th expiry in date order."""
+        cached = self._cache.get(k)
+        if cached is not None:
+            return cached
+        start, end = int(self._starts[k]), int(self._ends[k])
+        first_call = start + int(np.searchsorted(self._calls[start:end], True))
+        puts = self._order[start:first_call]
+        calls = self._order[first_call:end]
+        row = int(self._order[start])
+        raw = self._chain.chain
+        built = ExpirySlice(
+            expiry=raw.expiry[row].astype("datetime64[D]").item(),
+            dte=self._dtes[k],
+            years=float(self._chain.time_to_expiry_years[row]),
+            puts=puts,
+            calls=calls,
+            put_strikes=raw.strike[puts],
+            call_strikes=raw.strike[calls],
+        )
+        self._cache[k] = built
+        return built
+
+    @property
+    def slices(self) -> tuple[ExpirySlice, ...]:
+        """Every expiry, in date order."""
+        return tuple(self.slice_at(k) for k in range(len(self._dtes)))
 
     def in_window(self, dte_min: int, dte_max: int) -> list[ExpirySlice]:
         """Expiries with ``dte_min <= dte <= dte_max``, in date order."""
-        return [s for s in self.slices if dte_min <= s.dte <= dte_max]
+        return [self.slice_at(k) for k, d in enumerate(self._dtes) if dte_min <= d <= dte_max]
 
     def dtes(self) -> list[int]:
-        return [s.dte for s in self.slices]
+        return list(self._dtes)
 
 
 def listed_row(slice_: ExpirySlice, is_call: bool, strike: float) -> int | None:

@@ -18,9 +18,9 @@ from agent.strategies.common import (
     Economics,
     Vertical,
     assemble,
+    first_vertical,
     short_rows_in_band,
     to_decimal,
-    verticals_for_short,
 )
 from agent.strategies.credit import CreditStrategy
 from agent.strategies.records import band, fmt
@@ -109,7 +109,7 @@ class BullPutSpread(CreditStrategy):
             return None, reasons
         failures: list[Reason] = []
         for short_row in shorts.tolist():
-            verticals, why = verticals_for_short(
+            vertical, why = first_vertical(
                 chain,
                 ctx,
                 slice_,
@@ -117,24 +117,11 @@ class BullPutSpread(CreditStrategy):
                 short_row=short_row,
                 width_min=s.width_min_usd,
                 width_max=s.width_max_usd,
+                min_credit=self.min_credit if opening else None,
+                min_credit_usd=s.min_credit_usd,
             )
             failures.extend(why)
-            for vertical in verticals:
-                if opening and vertical.credit < self.min_credit:
-                    failures.append(
-                        Reason(
-                            rule="min_credit",
-                            passed=False,
-                            value=float(vertical.credit),
-                            limit=s.min_credit_usd,
-                            message=(
-                                f"{fmt(vertical.short_strike)}/{fmt(vertical.long_strike)} put "
-                                f"spread: natural credit {vertical.credit} < {fmt(s.min_credit_usd)} "
-                                f"(mid {-vertical.mid})"
-                            ),
-                        )
-                    )
-                    continue
+            if vertical is not None:
                 return self._candidate(chain, ctx, slice_, vertical, opening=opening), reasons
         return None, reasons + failures
 

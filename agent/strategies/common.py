@@ -8,6 +8,7 @@ a credit); USD amounts are per structure unit (×100).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from agent.domain import (
     Candidate,
     CandidateLeg,
     Greeks,
+    OptionContract,
     OrderPurpose,
     PositionIntent,
     Reason,
@@ -172,7 +174,7 @@ class Vertical:
         return (LegPick(self.short_row, Side.SELL), LegPick(self.long_row, Side.BUY))
 
 
-def verticals_for_short(
+def first_vertical(
     chain: EnrichedChain,
     ctx: StrategyContext,
     slice_: ExpirySlice,
@@ -181,19 +183,23 @@ def verticals_for_short(
     short_row: int,
     width_min: float,
     width_max: float,
-) -> tuple[list[Vertical], list[Reason]]:
-    """Every valid vertical for this short leg (narrowest first) and why others failed.
+    min_credit: Decimal | None = None,
+    min_credit_usd: float = 0.0,
+) -> tuple[Vertical | None, list[Reason]]:
+    """The narrowest valid vertical for this short leg, and why narrower ones failed.
 
-    Valid: the wing is listed, has a valid quote, and 0 < natural credit < width.
+    Valid: the wing is listed, has a valid quote, 0 < natural credit < width (mid too), and
+    the natural credit reaches ``min_credit`` when one is given (``min_credit_usd`` is the
+    configured value, for the reason's limit).
     """
     strike = float(chain.chain.strike[short_row])
     right = "call" if is_call else "put"
     wings = wing_rows(
         slice_, is_call=is_call, short_strike=strike, width_min=width_min, width_max=width_max
     )
-    where = "above" if is_call else "below"
     if not wings:
-        return [], [
+        where = "above" if is_call else "below"
+        return None, [
             Reason(
                 rule="long_strike_listed",
                 passed=False,
@@ -205,59 +211,85 @@ def verticals_for_short(
                 ),
             )
         ]
-    found: list[Vertical] = []
     failures: list[Reason] = []
+    short_dec = to_decimal(strike)
     for long_row, _width in wings:
         long_strike = float(chain.chain.strike[long_row])
-        label = f"{fmt(strike)}/{fmt(long_strike)} {right} spread"
         if not ctx.quotable[long_row]:
+            problems = ", ".join(chain.reasons_for(long_row)) or "filtered"
             failures.append(
                 Reason(
                     rule="long_leg_quote",
                     passed=False,
                     value=long_strike,
-                    message=f"{label}: the long leg has no valid quote ({', '.join(chain.reasons_for(long_row)) or 'filtered'})",
+                    message=(
+                        f"{_label(strike, long_strike, right)}: the long leg has no valid "
+                        f"quote ({problems})"
+                    ),
                 )
             )
             continue
         natural, mid = net_prices(
             chain, (LegPick(short_row, Side.SELL), LegPick(long_row, Side.BUY))
         )
-        width = abs(to_decimal(strike) - to_decimal(long_strike))
-        if natural >= 0:
+        width = abs(short_dec - to_decimal(long_strike))
+        credit = -natural
+        if credit <= 0:
             failures.append(
                 Reason(
                     rule="positive_credit",
                     passed=False,
-                    value=float(-natural),
+                    value=float(credit),
                     limit=0.0,
-                    message=f"{label}: natural credit {-natural} is not positive (mid {-mid})",
+                    message=(
+                        f"{_label(strike, long_strike, right)}: natural credit {credit} is not "
+                        f"positive (mid {-mid})"
+                    ),
                 )
             )
             continue
-        if -natural >= width or -mid >= width:
+        if credit >= width or -mid >= width:
             failures.append(
                 Reason(
                     rule="credit_below_width",
                     passed=False,
-                    value=float(-natural),
+                    value=float(credit),
                     limit=float(width),
-                    message=f"{label}: credit {-natural} (mid {-mid}) is not below the width {width}",
+                    message=(
+                        f"{_label(strike, long_strike, right)}: credit {credit} (mid {-mid}) "
+                        f"is not below the width {width}"
+                    ),
                 )
             )
             continue
-        found.append(
-            Vertical(
-                short_row=short_row,
-                long_row=long_row,
-                short_strike=strike,
-                long_strike=long_strike,
-                width=width,
-                natural=natural,
-                mid=mid,
+        if min_credit is not None and credit < min_credit:
+            failures.append(
+                Reason(
+                    rule="min_credit",
+                    passed=False,
+                    value=float(credit),
+                    limit=min_credit_usd,
+                    message=(
+                        f"{_label(strike, long_strike, right)}: natural credit {credit} < "
+                        f"{fmt(min_credit_usd)} (mid {-mid})"
+                    ),
+                )
             )
-        )
-    return found, failures
+            continue
+        return Vertical(
+            short_row=short_row,
+            long_row=long_row,
+            short_strike=strike,
+            long_strike=long_strike,
+            width=width,
+            natural=natural,
+            mid=mid,
+        ), failures
+    return None, failures
+
+
+def _label(short_strike: float, long_strike: float, right: str) -> str:
+    return f"{fmt(short_strike)}/{fmt(long_strike)} {right} spread"
 
 
 def ev_sigma(ctx: StrategyContext, leg_ivs: Sequence[float]) -> tuple[float, str]:
@@ -270,13 +302,25 @@ def ev_sigma(ctx: StrategyContext, leg_ivs: Sequence[float]) -> tuple[float, str
     return (sum(finite) / len(finite), "leg_iv") if finite else (math.nan, "none")
 
 
+@functools.lru_cache(maxsize=8192)
+def occ_symbol(contract: OptionContract) -> str:
+    """``contract.symbol`` (formatted on every access), memoised for the hot path."""
+    return contract.symbol
+
+
+@functools.lru_cache(maxsize=8192)
+def contract_of(symbol: str) -> OptionContract:
+    """The contract of an OCC symbol (memoised; DataError when malformed, not cached)."""
+    return parse_occ(symbol)
+
+
 def make_leg(chain: EnrichedChain, pick: LegPick) -> CandidateLeg:
     """A candidate leg from a chain row (quotes, IV and greeks in kernel units)."""
     i = pick.row
     raw = chain.chain
     bid, ask = float(raw.bid[i]), float(raw.ask[i])
     return CandidateLeg(
-        contract=parse_occ(str(raw.symbol[i])),
+        contract=contract_of(str(raw.symbol[i])),
         side=pick.side,
         position_intent=(
             PositionIntent.BUY_TO_OPEN if pick.side is Side.BUY else PositionIntent.SELL_TO_OPEN
@@ -317,7 +361,7 @@ def candidate_id(
     legs: Sequence[CandidateLeg],
     ctx: StrategyContext,
 ) -> str:
-    leg_text = ",".join(f"{leg.side.value}:{leg.symbol}" for leg in legs)
+    leg_text = ",".join(f"{leg.side.value}:{occ_symbol(leg.contract)}" for leg in legs)
     return "c-" + digest(
         underlying, kind.value, purpose.value, ctx.trade_id or "", leg_text, ctx.as_of.isoformat()
     )
@@ -415,7 +459,7 @@ def candidate_metrics(candidate: Candidate) -> dict[str, float | int | str | boo
     return {
         "expiry": candidate.expiry.isoformat(),
         "dte": candidate.dte,
-        "legs": " ".join(f"{leg.side.value}:{leg.symbol}" for leg in candidate.legs),
+        "legs": " ".join(f"{leg.side.value}:{occ_symbol(leg.contract)}" for leg in candidate.legs),
         "net_price_natural": str(candidate.net_price_natural),
         "net_price_mid": str(candidate.net_price_mid),
         "credit_usd": str(candidate.credit_usd),

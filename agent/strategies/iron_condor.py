@@ -36,10 +36,10 @@ from agent.strategies.common import (
     Economics,
     Vertical,
     assemble,
+    first_vertical,
     net_prices,
     short_rows_in_band,
     to_decimal,
-    verticals_for_short,
 )
 from agent.strategies.credit import CreditStrategy, short_itm_side
 from agent.strategies.records import band, fmt
@@ -70,30 +70,16 @@ class IronCondor(CreditStrategy):
 
     def _side(
         self, chain: EnrichedChain, ctx: StrategyContext, slice_: ExpirySlice, *, is_call: bool
-    ) -> tuple[list[Vertical], list[Reason]]:
-        """Valid verticals of one side (best short first) and the reasons behind them."""
+    ) -> _Side:
         lo, hi, target = self._band(is_call)
-        shorts, band_reason = short_rows_in_band(
-            chain, ctx, slice_, is_call=is_call, delta_min=lo, delta_max=hi, delta_target=target
+        return _Side(
+            chain,
+            ctx,
+            slice_,
+            is_call=is_call,
+            delta_band=(lo, hi, target),
+            wing_usd=self.settings.wing_width_usd,
         )
-        if not band_reason.passed:
-            return [], [band_reason]
-        wing = self.settings.wing_width_usd
-        valid: list[Vertical] = []
-        failures: list[Reason] = []
-        for short_row in shorts.tolist():
-            verticals, why = verticals_for_short(
-                chain,
-                ctx,
-                slice_,
-                is_call=is_call,
-                short_row=short_row,
-                width_min=wing,
-                width_max=wing,
-            )
-            valid.extend(verticals)
-            failures.extend(why)
-        return valid, [band_reason] if valid else [band_reason, *failures]
 
     def _build(
         self,
@@ -103,31 +89,34 @@ class IronCondor(CreditStrategy):
         *,
         opening: bool,
     ) -> tuple[Candidate | None, list[Reason]]:
-        puts, put_reasons = self._side(chain, ctx, slice_, is_call=False)
-        calls, call_reasons = self._side(chain, ctx, slice_, is_call=True)
-        reasons = put_reasons + call_reasons
-        if not puts or not calls:
-            return None, reasons
-        pairs = sorted(
-            ((i, j) for i in range(len(puts)) for j in range(len(calls))),
-            key=lambda ij: (ij[0] + ij[1], ij[0]),
-        )
+        puts = self._side(chain, ctx, slice_, is_call=False)
+        calls = self._side(chain, ctx, slice_, is_call=True)
+        if puts.get(0) is None or calls.get(0) is None:
+            return None, puts.reasons() + calls.reasons()
         best_total = None
         tried = 0
         inverted = 0
-        for i, j in pairs:
-            put_side, call_side = puts[i], calls[j]
-            if put_side.short_strike >= call_side.short_strike:
-                inverted += 1
-                continue
-            tried += 1
-            total = put_side.credit + call_side.credit
-            if total >= max(put_side.width, call_side.width):
-                continue  # cannot happen with valid sides of equal width; guards max loss > 0
-            if opening and total < self.min_credit:
-                best_total = total if best_total is None else max(best_total, total)
-                continue
-            return self._candidate(chain, ctx, slice_, put_side, call_side, opening=opening), []
+        # Pairs in order of preference: the sum of the two shorts' ranks, then the put's.
+        for rank_sum in range(len(puts.shorts) + len(calls.shorts) - 1):
+            for i in range(rank_sum + 1):
+                put_side, call_side = puts.get(i), calls.get(rank_sum - i)
+                if put_side is None or call_side is None:
+                    continue
+                if put_side.short_strike >= call_side.short_strike:
+                    inverted += 1
+                    continue
+                tried += 1
+                total = put_side.credit + call_side.credit
+                if total >= max(put_side.width, call_side.width):
+                    continue  # not with valid sides of equal width; guards max loss > 0
+                if opening and total < self.min_credit:
+                    best_total = total if best_total is None else max(best_total, total)
+                    continue
+                candidate = self._candidate(
+                    chain, ctx, slice_, put_side, call_side, opening=opening
+                )
+                return candidate, []
+        reasons = puts.reasons() + calls.reasons()
         if best_total is not None:
             reasons.append(
                 Reason(
@@ -299,10 +288,10 @@ class IronCondor(CreditStrategy):
         if not earnings.passed:
             return None, [*reasons, earnings]
         is_call = tested_side(mark) is OptionRight.CALL
-        sides, why = self._side(chain, ctx, slice_, is_call=is_call)
-        if not sides:
-            return None, reasons + why
-        vertical = sides[0]
+        side = self._side(chain, ctx, slice_, is_call=is_call)
+        vertical = side.get(0)
+        if vertical is None:
+            return None, reasons + side.reasons()
         lo, hi, _ = self._band(is_call)
         right = "call" if is_call else "put"
         candidate = assemble(
@@ -334,6 +323,57 @@ class IronCondor(CreditStrategy):
             ],
         )
         return candidate, []
+
+
+class _Side:
+    """The valid verticals of one side of a condor, built on demand, best short first
+    (the first pair usually passes, so most shorts in the band are never priced)."""
+
+    def __init__(
+        self,
+        chain: EnrichedChain,
+        ctx: StrategyContext,
+        slice_: ExpirySlice,
+        *,
+        is_call: bool,
+        delta_band: tuple[float, float, float],
+        wing_usd: float,
+    ) -> None:
+        lo, hi, target = delta_band
+        self.shorts, self.band_reason = short_rows_in_band(
+            chain, ctx, slice_, is_call=is_call, delta_min=lo, delta_max=hi, delta_target=target
+        )
+        self._args = (chain, ctx, slice_)
+        self._is_call = is_call
+        self._wing = wing_usd
+        self._next = 0
+        self.valid: list[Vertical] = []
+        self.failures: list[Reason] = []
+
+    def get(self, i: int) -> Vertical | None:
+        """The ``i``-th valid vertical (None when there are fewer)."""
+        chain, ctx, slice_ = self._args
+        while len(self.valid) <= i and self._next < len(self.shorts):
+            row = int(self.shorts[self._next])
+            self._next += 1
+            vertical, why = first_vertical(
+                chain,
+                ctx,
+                slice_,
+                is_call=self._is_call,
+                short_row=row,
+                width_min=self._wing,
+                width_max=self._wing,
+            )
+            self.failures.extend(why)
+            if vertical is not None:
+                self.valid.append(vertical)
+        return self.valid[i] if i < len(self.valid) else None
+
+    def reasons(self) -> list[Reason]:
+        if self.valid or not self.band_reason.passed:
+            return [self.band_reason]
+        return [self.band_reason, *self.failures]
 
 
 def tested_side(mark: TradeMark) -> OptionRight:

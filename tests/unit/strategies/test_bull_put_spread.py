@@ -410,3 +410,20 @@ def test_context_masks_must_match_the_chain() -> None:
     with pytest.raises(ValueError, match="masks"):
         make_context(enriched, scan_id="s", eligible=ctx.eligible[:-1], quotable=ctx.quotable)
     assert replace(ctx, purpose=OrderPurpose.ROLL).today == TODAY
+
+
+def test_band_limits_themselves_are_inside() -> None:
+    # Deltas exactly on the limits (set directly: no vol gives a float delta of exactly -0.2).
+    from agent.strategies.common import short_rows_in_band
+
+    enriched, ctx = context_for(band_chain(-0.25))
+    (slice_,) = ctx.index.slices
+    rows = slice_.puts
+    for limit in (-0.30, -0.20):
+        delta = np.full(len(enriched), -0.5)
+        delta[rows[slice_.put_strikes == 90.0]] = limit
+        pinned = replace(enriched, delta=delta)
+        chosen, reason = short_rows_in_band(
+            pinned, ctx, slice_, is_call=False, delta_min=-0.30, delta_max=-0.20, delta_target=-0.25
+        )
+        assert reason.passed and [float(pinned.chain.strike[i]) for i in chosen] == [90.0]
