@@ -62,7 +62,7 @@ class ExpirySlice:
 
 
 STRIKE_TOLERANCE_USD = 5e-4
-"""Two strikes closer than this are the same strike (OCC strikes have three decimals)."""
+"""Strike differences within this are equal (OCC strikes have three decimals; floats don't)."""
 
 
 class ChainIndex:
@@ -132,15 +132,6 @@ class ChainIndex:
 
     def dtes(self) -> list[int]:
         return list(self._dtes)
-
-
-def listed_row(slice_: ExpirySlice, is_call: bool, strike: float) -> int | None:
-    """The row of the listed contract at ``strike`` (USD) in this expiry, or None."""
-    strikes = slice_.strikes(is_call)
-    pos = int(np.searchsorted(strikes, strike - STRIKE_TOLERANCE_USD))
-    if pos < len(strikes) and abs(float(strikes[pos]) - strike) <= STRIKE_TOLERANCE_USD:
-        return int(slice_.rows(is_call)[pos])
-    return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -32,7 +32,7 @@ from agent.domain import (
 from agent.pricing.chain import EnrichedChain
 from agent.pricing.units import theta_per_day, vega_per_vol_point
 from agent.strategies import model, scoring
-from agent.strategies.base import ExpirySlice, IntArray, StrategyContext
+from agent.strategies.base import STRIKE_TOLERANCE_USD, ExpirySlice, IntArray, StrategyContext
 from agent.strategies.records import band, digest, fmt
 
 CENT = Decimal("0.01")
@@ -42,11 +42,6 @@ MULTIPLIER = Decimal(CONTRACT_MULTIPLIER)
 def to_decimal(value: float) -> Decimal:
     """The shortest decimal that round-trips the float (1.05 -> Decimal('1.05'))."""
     return Decimal(repr(float(value)))
-
-
-def usd(value: float) -> Decimal:
-    """A float money amount as Decimal, to the cent (half-even)."""
-    return to_decimal(value).quantize(CENT)
 
 
 def leg_price(price: float, side: Side) -> Decimal:
@@ -144,7 +139,7 @@ def wing_rows(
     strikes = slice_.strikes(is_call)
     rows = slice_.rows(is_call)
     widths = (strikes - short_strike) if is_call else (short_strike - strikes)
-    tol = 5e-4
+    tol = STRIKE_TOLERANCE_USD
     ok = (widths >= width_min - tol) & (widths <= width_max + tol)
     picked = np.flatnonzero(ok)
     order = picked[np.argsort(widths[picked], kind="stable")]
