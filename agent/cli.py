@@ -8,6 +8,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from agent.config import AgentSettings, effective_items, load_settings, value_sources
@@ -54,7 +55,7 @@ STATE = CliState()
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -172,15 +173,49 @@ def learn() -> None:
 
 
 @app.command("sim-server")
-def sim_server() -> None:
-    """Serve the simulator as an Alpaca-compatible HTTP API on loopback."""
-    not_built("sim-server", "the Alpaca issue, issue 6")
+def sim_server(
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default sim.server_host).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default sim.server_port).")] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option(
+            help="Run the simulated clock at this speed (default: stepped by /_admin/advance)."
+        ),
+    ] = None,
+) -> None:
+    """Serve the simulator as an Alpaca-compatible HTTP API (trading v2, stock data v2,
+    options data v1beta1) on loopback; point ALPACA_BASE_URL/ALPACA_DATA_URL at it."""
+    from agent.adapters.sim.server import serve
+    from agent.calendar import market_calendar
+    from agent.factories import accelerated_clock, new_anchor, sim_start
+    from agent.schedule import Schedule
+
+    settings = STATE.settings()
+    clock = None
+    if speed is not None:
+        calendar = market_calendar()
+        anchor = new_anchor(sim_start(settings, calendar), speed)
+        clock = accelerated_clock(anchor, Schedule(settings.schedule, calendar))
+    bind_host = host or settings.sim.server_host
+    bind_port = port if port is not None else settings.sim.server_port
+    console.print(f"Alpaca-compatible simulator on http://{bind_host}:{bind_port} (Ctrl-C to stop)")
+    serve(settings, bind_host, bind_port, clock=clock)
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
-    """Apply database migrations."""
-    not_built("db upgrade", "persistence")
+def db_upgrade(
+    revision: Annotated[
+        str, typer.Argument(help="Target revision (default: the newest).")
+    ] = "head",
+) -> None:
+    """Apply database migrations (start-up applies them too)."""
+    from agent.adapters.persistence import current_revision, upgrade
+
+    settings = STATE.settings()
+    upgrade(settings.database_url, revision)
+    console.print(f"database at revision {current_revision(settings.database_url)}")
 
 
 def main() -> None:

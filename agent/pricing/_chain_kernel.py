@@ -19,7 +19,8 @@ from agent.pricing._kernels import (
     STATUS_EXPIRED,
     STATUS_INVALID_INPUT,
     STATUS_OK,
-    implied_vol_scalar,
+    iv_from_setup,
+    iv_setup,
     price_greeks_scalar,
 )
 from agent.pricing.liquidity import liquidity_score_scalar
@@ -43,7 +44,7 @@ runs one chain per worker."""
 _NAN = math.nan
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _enrich_row(  # type: ignore[no-untyped-def]  # noqa: PLR0917
     i,
     strike,
@@ -99,15 +100,19 @@ def _enrich_row(  # type: ignore[no-untyped-def]  # noqa: PLR0917
         if expired:
             status = STATUS_EXPIRED
         else:
-            iv, status = implied_vol_scalar(mid, spot, K, T, rate, dividend_yield, call, 0.0)
+            # One set of forward, discount and normalisation constants for all three prices.
+            st, df_r, F, intr, upper, x, ex, sqrt_FK, sqrt_T = iv_setup(
+                spot, K, T, rate, dividend_yield, call
+            )
+            iv, status = iv_from_setup(mid, st, df_r, F, intr, upper, x, ex, sqrt_FK, sqrt_T, 0.0)
             if status == STATUS_BELOW_INTRINSIC:
                 flag |= FLAG_BELOW_INTRINSIC
             elif status == STATUS_ABOVE_UPPER_BOUND:
                 flag |= FLAG_ABOVE_UPPER_BOUND
             seed = iv if status == STATUS_OK else 0.0
-            iv_a = implied_vol_scalar(a, spot, K, T, rate, dividend_yield, call, seed)[0]
+            iv_a = iv_from_setup(a, st, df_r, F, intr, upper, x, ex, sqrt_FK, sqrt_T, seed)[0]
             if b > 0.0:
-                iv_b = implied_vol_scalar(b, spot, K, T, rate, dividend_yield, call, seed)[0]
+                iv_b = iv_from_setup(b, st, df_r, F, intr, upper, x, ex, sqrt_FK, sqrt_T, seed)[0]
     if math.isnan(iv):
         flag |= FLAG_NO_IV
         delta = _NAN
@@ -143,7 +148,7 @@ def _enrich_row(  # type: ignore[no-untyped-def]  # noqa: PLR0917
     flags[i] = flag
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def enrich_serial(  # type: ignore[no-untyped-def]  # noqa: PLR0917
     strike,
     is_call,
@@ -190,7 +195,7 @@ def enrich_serial(  # type: ignore[no-untyped-def]  # noqa: PLR0917
         )
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def enrich_parallel(  # type: ignore[no-untyped-def]  # noqa: PLR0917
     strike,
     is_call,

@@ -187,14 +187,17 @@ def enrich_chain(
     max_quote_age_s: float = 300.0,
     vendor_iv_tolerance: float = 0.02,
     vendor_delta_tolerance: float = 0.05,
+    parallel: bool | None = None,
 ) -> EnrichedChain:
     """Enrich ``chain`` at ``as_of`` (aware) for underlying price ``spot`` (USD), continuously
     compounded ``rate`` and ``dividend_yield`` (per year).
 
     ``max_quote_age_s``: older quotes are flagged STALE. ``vendor_iv_tolerance`` (vol, 0.02 = 2
     points) and ``vendor_delta_tolerance``: larger absolute differences to the feed's own
-    values are flagged. Raises :class:`DataError` for an unusable spot, rate or dividend yield
-    (skip the symbol this cycle) and ``ValueError`` for a naive ``as_of``.
+    values are flagged. ``parallel``: use numba's thread pool (default: only for chains of
+    4,000+ contracts, since scanner workers already enrich one chain each in parallel);
+    results are identical either way. Raises :class:`DataError` for an unusable spot, rate or
+    dividend yield (skip the symbol this cycle) and ``ValueError`` for a naive ``as_of``.
     """
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
@@ -216,11 +219,9 @@ def enrich_chain(
     floats[0] = years[inverse]
     iv_status = np.empty(n, dtype=np.uint8)
     flags = np.empty(n, dtype=np.uint32)
-    kernel = (
-        _chain_kernel.enrich_parallel
-        if n >= _chain_kernel.PARALLEL_MIN_CONTRACTS
-        else _chain_kernel.enrich_serial
-    )
+    if parallel is None:
+        parallel = n >= _chain_kernel.PARALLEL_MIN_CONTRACTS
+    kernel = _chain_kernel.enrich_parallel if parallel else _chain_kernel.enrich_serial
     kernel(
         _f64(chain.strike),
         _bool(chain.is_call),

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 
@@ -84,13 +84,20 @@ def _require(postgres_server: PostgresServer | str) -> PostgresServer:
 
 
 @pytest.fixture(scope="session")
-def shared_postgres_url(postgres_server: PostgresServer | str) -> Iterator[URL]:
-    """One migrated database for the run; ``store`` empties it before each test."""
+def shared_postgres(postgres_server: PostgresServer | str) -> Iterator[tuple[URL, Engine]]:
+    """One migrated database for the run, and an engine that empties it between tests."""
     server = _require(postgres_server)
     url = server.create_database()
     open_store(url).close()
-    yield url
+    cleaner = create_engine(url)
+    yield url, cleaner
+    cleaner.dispose()
     server.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def shared_postgres_url(shared_postgres: tuple[URL, Engine]) -> URL:
+    return shared_postgres[0]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -130,13 +137,12 @@ def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> U
         url = make_url(f"sqlite:///{tmp_path / 'var' / 'optagent.db'}")
         open_store(url).close()
         return url
-    url = request.getfixturevalue("shared_postgres_url")
+    url, cleaner = request.getfixturevalue("shared_postgres")
+    # DELETE (children first) is much faster than TRUNCATE on tables this small.
+    with cleaner.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
     assert isinstance(url, URL)
-    engine = create_engine(url)
-    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
     return url
 
 
