@@ -57,7 +57,7 @@ def test_corrected_start_is_close_below_the_inflection_point() -> None:
         errors.append(abs(start / s - 1.0))
         raw_errors.append(abs(model_s(x, math.log(beta)) / s - 1.0))
     assert np.percentile(errors, 95) < 0.03
-    assert np.percentile(raw_errors, 50) > 0.1  # what the table corrects
+    assert np.percentile(raw_errors, 75) > 0.1  # what the table corrects
 
 
 def test_solver_converges_in_few_steps_and_lockstep_matches() -> None:
