@@ -12,8 +12,10 @@ and every trade's P&L stays the sum of its fills:
   the delivery due on that underlying and strike, and booked as a stock leg **of the same
   trades**: a cash-secured put that is assigned stays one trade from the premium to the
   sale of the shares.
-- ``FILL`` on one of our orders is skipped (fills come from order state). A fill on an order
-  we never placed (a broker sell-out, a manual trade) is flagged, never booked silently.
+- ``FILL`` activities are skipped: our fills are booked from order state, and a fill on an
+  order we never placed (a broker sell-out, a manual trade) is never booked silently; it
+  shows as a position difference in ``reconcile()`` (matching FILLs by order id is not
+  reliable: a multi-leg fill may carry the leg's order id).
 - An activity whose ``status`` is ``correct`` or ``canceled`` (a broker correction or
   reversal) is not applied: it is recorded as a CRITICAL event for a human, and the position
   comparison of ``reconcile()`` shows any difference it leaves.
@@ -38,7 +40,6 @@ from agent.domain import (
     ExitReason,
     Fill,
     OptionRight,
-    OrderStatus,
     PositionIntent,
     PositionLeg,
     PositionStatus,
@@ -78,8 +79,7 @@ class ActivityIngestor:
                 state = ActivityState.load(tx)
                 if state.after_id is not None and activity.activity_id <= state.after_id:
                     continue
-                if not self._apply(tx, activity, state):
-                    break  # wait: something must be resolved first
+                self._apply(tx, activity, state)
                 state.after_id = activity.activity_id
                 state.save(tx)
             consumed += 1
@@ -87,7 +87,7 @@ class ActivityIngestor:
 
     # ------------------------------------------------------------------ dispatch
 
-    def _apply(self, tx: StoreSession, activity: Activity, state: ActivityState) -> bool:
+    def _apply(self, tx: StoreSession, activity: Activity, state: ActivityState) -> None:
         if activity.status is not ActivityStatus.EXECUTED:
             self.desk.event(
                 tx,
@@ -99,33 +99,14 @@ class ActivityIngestor:
                 payload=_payload(activity),
                 alert=True,
             )
-            return True
+            return
         kind = activity.activity_type
         if kind is ActivityType.FILL:
-            return self._fill(tx, activity)
+            return  # fills are booked from order state; strangers show in positions
         if kind is ActivityType.OPTION_TRADE:
             self._stock_delivery(tx, activity, state)
-            return True
-        self._option_closed(tx, activity, state)
-        return True
-
-    def _fill(self, tx: StoreSession, activity: Activity) -> bool:
-        if activity.order_id is not None and tx.orders.get_order(activity.order_id) is not None:
-            return True  # ours: booked from the order's state
-        unresolved = tx.orders.list_orders(statuses=[OrderStatus.PENDING, OrderStatus.UNKNOWN])
-        if unresolved:
-            return False  # it may be one of ours not yet matched to a broker order id
-        self.desk.event(
-            tx,
-            "reconcile.external_fill",
-            f"fill of {activity.qty} {activity.symbol} on order {activity.order_id}, which "
-            "optagent did not place: not booked",
-            level=AlertLevel.WARNING,
-            subject=activity.symbol,
-            payload=_payload(activity),
-            alert=True,
-        )
-        return True
+        else:
+            self._option_closed(tx, activity, state)
 
     # ------------------------------------------------------------------ options
 
@@ -220,7 +201,8 @@ class ActivityIngestor:
             if activity.activity_type is ActivityType.OPTION_ASSIGNMENT
             else "exercises"
         )
-        notes = list(execution.get(key) or [])  # type: ignore[call-overload]
+        previous = execution.get(key)
+        notes: list[object] = list(previous) if isinstance(previous, list | tuple) else []
         notes.append(
             {
                 "activity_id": activity.activity_id,

@@ -301,3 +301,72 @@ def test_random_faults_never_lose_or_duplicate_an_order(tmp_path: Path, seed: in
             assert world.exchange.get_order(record.order_id).client_order_id == (
                 record.client_order_id
             )
+
+
+# --------------------------------------------------------------------------- races
+
+
+class RacingBroker(FaultyBroker):
+    """On the first replace, the old order trades first (time passes inside the call)."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__(world.exchange)
+        self.world = world
+        self.raced = False
+
+    def replace_order(self, order_id, *, limit_price, client_order_id, qty=None):  # type: ignore[no-untyped-def]
+        if not self.raced:
+            self.raced = True
+            world = self.world
+            world.quotes.set_quote(P95, 1.30, 1.40, at=world.clock.now())
+            world.quotes.set_quote(P90, 0.10, 0.15, at=world.clock.now())
+            world.advance(60)  # the old order's limit is now through the natural: it trades
+        return super().replace_order(
+            order_id, limit_price=limit_price, client_order_id=client_order_id, qty=qty
+        )
+
+
+@pytest.mark.parametrize("partial", [False, True])
+def test_an_order_that_trades_while_being_replaced_is_accounted_for(
+    tmp_path: Path, partial: bool
+) -> None:
+    world = make_world(tmp_path, partial_fill_prob=1.0 if partial else 0.0)
+    broker = RacingBroker(world)
+    world.new_service(broker)
+    cand = put_spread()
+    trade_id = world.service.open_trade(cand, approve(cand, qty=3, bound="-0.95"))
+    assert trade_id is not None
+    drive(world, lambda: all(i.status.is_terminal for i in world.intents()))
+    assert broker.raced
+    [intent] = world.intents()
+    records = world.records(intent.intent_id)
+    first = records[0]
+    assert first.filled_qty > 0  # the old order's fills are on the book
+    if partial:
+        assert first.status is OrderStatus.REPLACED
+    else:
+        assert first.status is OrderStatus.FILLED
+        assert records[1].status is OrderStatus.REJECTED  # the replace lost the race
+    assert sum(r.filled_qty for r in records) == 3
+    assert world.our_positions() == {P95: -3, P90: 3}
+    settle(world, broker)
+
+
+def test_an_intent_found_unsent_after_its_timeout_is_not_submitted(tmp_path: Path) -> None:
+    world, broker = faulty_world(tmp_path)
+    broker.arm("submit_order", "before", killed)
+    cand = put_spread()
+    decision = approve(cand, qty=1, bound="-0.95")
+    with pytest.raises(Killed):
+        world.service.open_trade(cand, decision)
+    world.advance(900)  # down for longer than the fill timeout
+    world.new_service()
+    world.service.reconcile()
+    [intent] = world.intents()
+    assert intent.status is OrderStatus.NOT_SUBMITTED
+    assert world.trade(intent.trade_id).status is TradeStatus.CANCELED
+    assert world.exchange_orders() == []
+    # A repeated call of the engine finds the decision was handled and places nothing.
+    assert world.service.open_trade(cand, decision) is None
+    assert world.exchange_orders() == []
+    settle(world, broker)

@@ -206,3 +206,39 @@ def test_a_single_leg_exit_uses_the_touch_price(world: World) -> None:
     assert world.trade(trade_id).exit_reason is ExitReason.STOP_LOSS
     assert world.trade(trade_id).realized_pnl == Decimal(50)
     assert_book_consistent(world)
+
+
+def test_a_roll_that_times_out_leaves_the_old_trade_open(tmp_path: Path) -> None:
+    world = make_world(tmp_path, fill_rate_per_min=0.0)
+    world.quotes.set_quote(P95, 1.50, 1.60)
+    cand = put_spread()
+    trade_id = world.service.open_trade(cand, approve(cand, qty=1, bound="-0.95"))
+    assert trade_id is not None
+    # fill_rate 0: the entry fills only when the walk reaches the natural (-1.00).
+    world.run_until(lambda: world.trade(trade_id).status is TradeStatus.OPEN)
+    opening = candidate(
+        [
+            cleg(APR_P90, PositionIntent.SELL_TO_OPEN, 1.40, 1.50),
+            cleg(APR_P85, PositionIntent.BUY_TO_OPEN, 0.70, 0.80),
+        ]
+    )
+    roll_candidate = replace(
+        opening, net_price_natural=Decimal("0.60"), net_price_mid=Decimal("0.40")
+    )
+    roll = RollAction(
+        trade_id=trade_id,
+        candidate=roll_candidate,
+        close_symbols=(P95, P90),
+        reason=ExitReason.BREACH,
+        detail="tested",
+    )
+    # Risk allows at most a 0.45 debit: short of the natural, so it never fills.
+    intent_id = world.service.roll_trade(roll, approve(roll_candidate, qty=1, bound="0.45"))
+    assert intent_id is not None
+    world.run(330)
+    [intent] = [i for i in world.intents() if i.intent_id == intent_id]
+    assert intent.status is OrderStatus.CANCELED
+    assert world.trade(trade_id).status is TradeStatus.OPEN
+    assert world.trade(intent.trade_id).status is TradeStatus.CANCELED
+    assert world.our_positions() == {P95: -1, P90: 1} == world.broker_positions()
+    assert_book_consistent(world)
