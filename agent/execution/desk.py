@@ -526,6 +526,14 @@ class Desk:
             record = view.record(client_order_id)
             if record is None:
                 raise LookupError(f"no order record {client_order_id}")
+            if (
+                step_outcome is None
+                and record.order_id == order.order_id
+                and record.status is order.status
+                and record.filled_qty == order.filled_qty
+                and record.updated_at == order.updated_at
+            ):
+                return 0  # nothing new since the last poll
             if step_outcome is not None and not view.log.has_price_step_for(client_order_id):
                 self.step(
                     tx,
@@ -547,11 +555,13 @@ class Desk:
                     qty=order.qty,
                     legs=[leg.symbol for leg in view.intent.legs],
                 )
-            new_fills = self._apply_order(tx, self.view(tx, intent_id), record, order)
+            new_fills = self._apply_order(tx, view, record, order)
             view = self.view(tx, intent_id)
             if (
                 view.filled_units >= view.intent.qty
                 and view.intent.status in ACTIVE_INTENT_STATUSES
+                and not view.unresolved  # an order in doubt must be settled first
+                and not view.working
             ):
                 self.finalize(tx, view, OrderStatus.FILLED)
             elif view.intent.status in ACTIVE_INTENT_STATUSES:
@@ -888,12 +898,18 @@ class Desk:
         view = self.load(intent_id)
         if view.intent.status not in ACTIVE_INTENT_STATUSES:
             return
-        if view.filled_units >= view.intent.qty:
-            with self.tx() as tx:
-                self.finalize(tx, self.view(tx, intent_id), OrderStatus.FILLED)
-            return
         if view.unresolved:
             return  # blocked until the look-up settles it
+        if view.filled_units >= view.intent.qty:
+            for record in view.working:  # more than the intent asked for must not work on
+                if record.order_id is not None:
+                    self.cancel(record.order_id)
+                    self.refresh(intent_id, record)
+            with self.tx() as tx:
+                current = self.view(tx, intent_id)
+                if current.intent.status in ACTIVE_INTENT_STATUSES:
+                    self.finalize(tx, current, OrderStatus.FILLED)
+            return
         control = view.log.pending_control
         if view.working:
             if control is not None:
@@ -947,16 +963,31 @@ class Desk:
         view = self.load(intent_id)
         record = view.record(client_order_id)
         assert record is not None
-        predecessor = (
-            view.by_order_id(record.replaces_order_id) if record.replaces_order_id else None
-        )
-        superseded = predecessor is not None and predecessor.status in WORKING_STATUSES
-        if not superseded and self.still_wanted(view) and record.limit_price is not None:
+        if self._may_resend(view, record):
             logger.info("{} confirmed absent: sending it again", client_order_id)
             self.send(intent_id, client_order_id, outcome=self._price_outcome(record))
         else:
             self.not_submitted(intent_id, client_order_id)
         return True
+
+    def _may_resend(self, view: IntentView, record: OrderRecord) -> bool:
+        """Whether a confirmed-absent order may go out again under the same client id.
+
+        Only a fresh order (the first of a round, or one sent after its predecessor was
+        cancelled) is re-sent, and only for no more than what is still unfilled: a replace
+        request that never landed is dropped (its predecessor is still the order, or has
+        finished), so a re-send can never double an order that traded meanwhile.
+        """
+        if record.limit_price is None or record.qty > view.remaining:
+            return False
+        if record.replaces_order_id is not None:
+            predecessor = view.by_order_id(record.replaces_order_id)
+            if predecessor is None or predecessor.status not in (
+                OrderStatus.CANCELED,
+                OrderStatus.EXPIRED,
+            ):
+                return False
+        return self.still_wanted(view)
 
     def _price_outcome(self, record: OrderRecord) -> str:
         if record.replaces_order_id is None:
@@ -987,6 +1018,8 @@ class Desk:
         """Whether an order of this intent should still go out now."""
         if self.settings.dry_run or not self.market_open():
             return False
+        if view.log.pending_control in (wl.EOD_CANCEL, wl.FLATTEN_CANCEL):
+            return False  # we asked for this intent to stop
         intent = view.intent
         with self.tx() as tx:
             trade = tx.trades.get(intent.trade_id)

@@ -123,7 +123,10 @@ def closing_orders(positions: Sequence[PositionLeg]) -> list[tuple[tuple[OrderLe
         units = reduce(math.gcd, (p.qty for p in open_positions))
         legs = tuple(closing_leg(p, p.qty // units) for p in open_positions)
         return [(legs, units)]
-    return [((closing_leg(p),), p.qty) for p in open_positions]
+    # Buy back shorts first: a sale of shares under a short call is refused as long as the
+    # call is open (a buy-to-close already working counts as done).
+    ordered = sorted(open_positions, key=lambda p: p.side is not Side.SELL)
+    return [((closing_leg(p),), p.qty) for p in ordered]
 
 
 def structure_of_single(symbol: str) -> StructureKind:

@@ -370,3 +370,56 @@ def test_an_intent_found_unsent_after_its_timeout_is_not_submitted(tmp_path: Pat
     assert world.service.open_trade(cand, decision) is None
     assert world.exchange_orders() == []
     settle(world, broker)
+
+
+class TradesThenDropsReplace(RacingBroker):
+    """The old order trades, then the replace request is lost before reaching the broker."""
+
+    def replace_order(self, order_id, *, limit_price, client_order_id, qty=None):  # type: ignore[no-untyped-def]
+        if not self.raced:
+            self.raced = True
+            world = self.world
+            world.quotes.set_quote(P95, 1.30, 1.40, at=world.clock.now())
+            world.quotes.set_quote(P90, 0.10, 0.15, at=world.clock.now())
+            world.advance(60)
+            raise ambiguous()
+        return self.inner.replace_order(
+            order_id, limit_price=limit_price, client_order_id=client_order_id, qty=qty
+        )
+
+
+def test_a_lost_replace_is_never_resent_as_a_new_order(tmp_path: Path) -> None:
+    world = make_world(tmp_path)
+    broker = TradesThenDropsReplace(world)
+    world.new_service(broker)
+    cand = put_spread()
+    trade_id = world.service.open_trade(cand, approve(cand, qty=2, bound="-0.95"))
+    assert trade_id is not None
+    drive(world, lambda: all(i.status.is_terminal for i in world.intents()))
+    assert broker.raced
+    [intent] = world.intents()
+    statuses = [r.status for r in world.records(intent.intent_id)]
+    assert statuses == [OrderStatus.FILLED, OrderStatus.NOT_SUBMITTED]
+    assert intent.status is OrderStatus.FILLED
+    assert len(world.exchange_orders()) == 1
+    assert world.our_positions() == {P95: -2, P90: 2}
+    settle(world, broker)
+
+
+def test_end_of_day_stops_an_intent_whose_submit_was_ambiguous(tmp_path: Path) -> None:
+    world, broker = faulty_world(tmp_path)
+    broker.arm("submit_order", "before", ambiguous)
+    broker.arm("get_order_by_client_id", "before", timeout, times=3)
+    cand = put_spread()
+    trade_id = world.service.open_trade(cand, approve(cand, qty=1, bound="-0.95"))
+    assert trade_id is not None
+    world.service.end_of_day()
+    [intent] = world.intents()
+    assert intent.status is OrderStatus.UNKNOWN  # not settled yet: it may exist
+    world.advance(60)
+    world.service.reconcile()
+    [intent] = world.intents()
+    assert intent.status is OrderStatus.NOT_SUBMITTED  # absent, and no longer wanted
+    assert world.trade(trade_id).status is TradeStatus.CANCELED
+    assert world.exchange_orders() == []
+    settle(world, broker)

@@ -10,6 +10,7 @@ from agent.domain import (
     ActivityStatus,
     ActivityType,
     AlertLevel,
+    ExitAction,
     ExitReason,
     PositionIntent,
     PositionStatus,
@@ -128,6 +129,13 @@ def test_a_covered_call_is_written_on_assigned_stock(world: World) -> None:
     world.run_until(lambda: not world.records(intent_id)[-1].status.is_working)
     assert world.our_positions() == {ABC: 100, ABC_C55: -1} == world.broker_positions()
     assert world.trade(trade_id).status is TradeStatus.OPEN
+    # Closing stock plus a short call: leg by leg, the call bought back first.
+    action = ExitAction(trade_id=trade_id, reason=ExitReason.MANUAL, detail="done")
+    assert world.service.close_trade(action) is not None
+    assert world.events("order.rejected") == []
+    world.run_until(lambda: world.trade(trade_id).status is TradeStatus.CLOSED)
+    assert world.trade(trade_id).exit_reason is ExitReason.MANUAL
+    assert world.our_positions() == {} == world.broker_positions()
     assert_book_consistent(world)
 
 

@@ -64,6 +64,14 @@ def test_stock_and_options_are_cleaned_up_leg_by_leg() -> None:
     assert orders[0][0][0].position_intent is PositionIntent.SELL_TO_CLOSE
 
 
+def test_short_legs_are_bought_back_before_shares_are_sold() -> None:
+    orders = closing_orders([pos("XYZ", Side.BUY, 100), pos("XYZ260417C00105000", Side.SELL, 1)])
+    assert [legs[0].position_intent for legs, _ in orders] == [
+        PositionIntent.BUY_TO_CLOSE,
+        PositionIntent.SELL_TO_CLOSE,
+    ]
+
+
 def test_signed_bound_follows_the_side() -> None:
     assert signed_bound(Side.SELL, Decimal("48")) == Decimal("-48")
     assert signed_bound(Side.SELL, Decimal("-48")) == Decimal("-48")
