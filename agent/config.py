@@ -412,6 +412,8 @@ class LearningSettings(Section):
     confidence_threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.8
     approval_mode: Literal["manual", "auto"] = "manual"
     """manual: proposals are recorded for a human; auto: applied when confident."""
+    overrides_file: Path = Path("var/learned.yaml")
+    """Applied learned changes; loaded above config.yaml and below .env/env/CLI."""
 
 
 # --------------------------------------------------------------------------- alerts
@@ -755,6 +757,31 @@ def _unknown_env_vars(environ: Mapping[str, str]) -> list[str]:
     return problems
 
 
+def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _learned_overrides(
+    yaml_values: Mapping[str, Any], cli_values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Applied learning changes (strategy parameters only), if the overrides file exists."""
+    path = Path(
+        cli_values.get("learning", {}).get("overrides_file")
+        or yaml_values.get("learning", {}).get("overrides_file")
+        or LearningSettings.model_fields["overrides_file"].default
+    )
+    if not path.exists():
+        return {}
+    data = _read_yaml(path)
+    return {"strategies": data["strategies"]} if isinstance(data.get("strategies"), dict) else {}
+
+
 def _format_problems(lines: list[str]) -> str:
     if len(lines) == 1:
         return f"invalid configuration: {lines[0]}"
@@ -778,6 +805,9 @@ def load_settings(
         raise ConfigError(f"config file {path} does not exist")
     yaml_values = _read_yaml(path) if path.exists() else {}
     cli_values = parse_overrides(overrides or [])
+    learned = _learned_overrides(yaml_values, cli_values)
+    if learned:
+        yaml_values = _deep_merge(yaml_values, learned)
     env = dict(os.environ if environ is None else environ)
     problems = _unknown_env_vars(env)
     if problems:

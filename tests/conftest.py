@@ -52,6 +52,7 @@ def settings_factory(tmp_path: Path):  # type: ignore[no-untyped-def]
             f"logging.journal_file={tmp_path / 'log' / 'journal.jsonl'}",
             f"sim.state_file={tmp_path / 'sim.json'}",
             f"risk.kill_switch_file={tmp_path / 'KILL'}",
+            f"learning.overrides_file={tmp_path / 'learned.yaml'}",
         ]
         empty = tmp_path / "empty-config.yaml"
         empty.touch()

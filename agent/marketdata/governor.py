@@ -10,9 +10,11 @@ priorities above it, so exits and cancels are never starved by a scan.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from enum import IntEnum
+from typing import Protocol
 
 from agent.clock import monotonic_s
 
@@ -85,3 +87,25 @@ class RateGovernor:
         with self._lock:
             self._expire(self._now())
             return len(self._grants)
+
+
+class RequestLimiter(Protocol):
+    """What an adapter calls before each request: blocks until the request may go."""
+
+    def acquire(self, priority: Priority) -> None: ...
+
+
+class LocalLimiter:
+    """A :class:`RequestLimiter` over an in-process :class:`RateGovernor`."""
+
+    def __init__(
+        self, governor: RateGovernor, *, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self.governor = governor
+        self._sleep = sleep
+        self.waited_s = 0.0
+
+    def acquire(self, priority: Priority) -> None:
+        while (wait := self.governor.try_acquire(priority)) > 0.0:
+            self.waited_s += wait
+            self._sleep(wait)

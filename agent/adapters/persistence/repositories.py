@@ -649,6 +649,26 @@ class _SqlRepository:
         fresh = statement.execution_options(populate_existing=True)
         return list(self._execute(fresh, action=action).scalars().all())
 
+    def _first(self, statement: Select[_RowT], *, action: str) -> _RowT | None:
+        rows = self._rows(statement.limit(1), action=action)
+        return rows[0] if rows else None
+
+    def _most_recent(
+        self,
+        statement: Select[_RowT],
+        order: Sequence[InstrumentedAttribute[Any]],
+        limit: int | None,
+        *,
+        action: str,
+    ) -> list[_RowT]:
+        """Rows in ascending ``order``; with ``limit``, only the last ``limit`` of them."""
+        if limit is None:
+            return self._rows(statement.order_by(*order), action=action)
+        if limit < 0:
+            raise ValueError(f"limit must be ≥ 0 (got {limit})")
+        newest_first = statement.order_by(*(column.desc() for column in order)).limit(limit)
+        return self._rows(newest_first, action=action)[::-1]
+
     def _insert(self, model: type[Base]) -> sqlite.Insert | postgresql.Insert:
         """A dialect INSERT that supports ON CONFLICT (SQLite and PostgreSQL both do)."""
         if self._dialect == "postgresql":
@@ -684,15 +704,6 @@ class _SqlRepository:
             raise InvariantViolation(f"cannot update {what}: it was never stored")
 
 
-def _newest_first_then_reversed(rows: list[_RowT], limit: int | None) -> list[_RowT]:
-    return rows[::-1] if limit is not None else rows
-
-
-def _check_limit(limit: int | None) -> None:
-    if limit is not None and limit < 0:
-        raise ValueError(f"limit must be ≥ 0 (got {limit})")
-
-
 # --------------------------------------------------------------------------- repositories
 
 
@@ -712,8 +723,8 @@ class SqlTradeRepository(_SqlRepository):
         )
 
     def get(self, trade_id: str) -> Trade | None:
-        rows = self._rows(select(TradeRow).where(TradeRow.trade_id == trade_id), action="get trade")
-        return _trade(rows[0]) if rows else None
+        row = self._first(select(TradeRow).where(TradeRow.trade_id == trade_id), action="get trade")
+        return None if row is None else _trade(row)
 
     def list(
         self,
@@ -749,11 +760,11 @@ class SqlPositionRepository(_SqlRepository):
         )
 
     def get(self, position_id: str) -> PositionLeg | None:
-        rows = self._rows(
+        row = self._first(
             select(PositionRow).where(PositionRow.position_id == position_id),
             action="get position",
         )
-        return _position(rows[0]) if rows else None
+        return None if row is None else _position(row)
 
     def list(
         self,
@@ -790,11 +801,11 @@ class SqlOrderRepository(_SqlRepository):
         )
 
     def get_intent(self, intent_id: str) -> OrderIntent | None:
-        rows = self._rows(
+        row = self._first(
             select(OrderIntentRow).where(OrderIntentRow.intent_id == intent_id),
             action="get order intent",
         )
-        return _intent(rows[0]) if rows else None
+        return None if row is None else _intent(row)
 
     def list_intents(
         self,
@@ -822,22 +833,19 @@ class SqlOrderRepository(_SqlRepository):
         )
 
     def get_order_by_client_id(self, client_order_id: str) -> OrderRecord | None:
-        rows = self._rows(
+        row = self._first(
             select(OrderRow).where(OrderRow.client_order_id == client_order_id),
             action="get order by client order id",
         )
-        return _order(rows[0]) if rows else None
+        return None if row is None else _order(row)
 
     def get_order(self, order_id: str) -> OrderRecord | None:
         """The order with this broker order id (the latest stored, should there be two)."""
-        rows = self._rows(
-            select(OrderRow)
-            .where(OrderRow.order_id == order_id)
-            .order_by(OrderRow.id.desc())
-            .limit(1),
+        row = self._first(
+            select(OrderRow).where(OrderRow.order_id == order_id).order_by(OrderRow.id.desc()),
             action="get order",
         )
-        return _order(rows[0]) if rows else None
+        return None if row is None else _order(row)
 
     def list_orders(
         self, *, intent_id: str | None = None, statuses: Iterable[OrderStatus] | None = None
@@ -918,7 +926,6 @@ class SqlDecisionRepository(_SqlRepository):
     ) -> list[DecisionRecord]:
         """Records oldest first, ``since <= decided_at < until``; with ``limit``, the most
         recent ``limit`` of them."""
-        _check_limit(limit)
         statement = select(DecisionRow)
         if underlying is not None:
             statement = statement.where(DecisionRow.underlying == underlying)
@@ -928,14 +935,10 @@ class SqlDecisionRepository(_SqlRepository):
             statement = statement.where(DecisionRow.decided_at >= since)
         if until is not None:
             statement = statement.where(DecisionRow.decided_at < until)
-        if limit is None:
-            statement = statement.order_by(DecisionRow.decided_at, DecisionRow.id)
-        else:
-            statement = statement.order_by(
-                DecisionRow.decided_at.desc(), DecisionRow.id.desc()
-            ).limit(limit)
-        rows = self._rows(statement, action="list decisions")
-        return [_decision(row) for row in _newest_first_then_reversed(rows, limit)]
+        rows = self._most_recent(
+            statement, (DecisionRow.decided_at, DecisionRow.id), limit, action="list decisions"
+        )
+        return [_decision(row) for row in rows]
 
 
 class SqlRiskDecisionRepository(_SqlRepository):
@@ -946,11 +949,11 @@ class SqlRiskDecisionRepository(_SqlRepository):
         )
 
     def get(self, decision_id: str) -> RiskDecision | None:
-        rows = self._rows(
+        row = self._first(
             select(RiskDecisionRow).where(RiskDecisionRow.decision_id == decision_id),
             action="get risk decision",
         )
-        return _risk_decision(rows[0]) if rows else None
+        return None if row is None else _risk_decision(row)
 
 
 class SqlIvHistoryRepository(_SqlRepository):
@@ -989,13 +992,13 @@ class SqlAccountSnapshotRepository(_SqlRepository):
 
     def latest(self) -> AccountSnapshot | None:
         """The snapshot with the latest ``as_of`` (the last stored on a tie)."""
-        rows = self._rows(
-            select(AccountSnapshotRow)
-            .order_by(AccountSnapshotRow.snapshot_at.desc(), AccountSnapshotRow.id.desc())
-            .limit(1),
+        row = self._first(
+            select(AccountSnapshotRow).order_by(
+                AccountSnapshotRow.snapshot_at.desc(), AccountSnapshotRow.id.desc()
+            ),
             action="latest account snapshot",
         )
-        return _snapshot(rows[0]) if rows else None
+        return None if row is None else _snapshot(row)
 
     def list(self, *, since: datetime | None = None) -> list[AccountSnapshot]:
         """Snapshots oldest first (``since`` inclusive)."""
@@ -1022,20 +1025,15 @@ class SqlEventRepository(_SqlRepository):
     ) -> list[Event]:
         """Events oldest first (``since`` inclusive; ``kind_prefix`` matched literally, so
         ``order.`` finds ``order.rejected``); with ``limit``, the most recent ``limit``."""
-        _check_limit(limit)
         statement = select(EventRow)
         if since is not None:
             statement = statement.where(EventRow.occurred_at >= since)
         if kind_prefix is not None:
             statement = statement.where(EventRow.kind.startswith(kind_prefix, autoescape=True))
-        if limit is None:
-            statement = statement.order_by(EventRow.occurred_at, EventRow.id)
-        else:
-            statement = statement.order_by(EventRow.occurred_at.desc(), EventRow.id.desc()).limit(
-                limit
-            )
-        rows = self._rows(statement, action="list events")
-        return [_event(row) for row in _newest_first_then_reversed(rows, limit)]
+        rows = self._most_recent(
+            statement, (EventRow.occurred_at, EventRow.id), limit, action="list events"
+        )
+        return [_event(row) for row in rows]
 
 
 class SqlMetricsRepository(_SqlRepository):
@@ -1104,8 +1102,8 @@ class SqlStateRepository(_SqlRepository):
 
     def get(self, key: str) -> Mapping[str, Any] | None:
         self._lock(key)
-        rows = self._rows(select(StateRow).where(StateRow.key == key), action=f"get state {key}")
-        return rows[0].value if rows else None
+        row = self._first(select(StateRow).where(StateRow.key == key), action=f"get state {key}")
+        return None if row is None else row.value
 
     def put(self, key: str, value: Mapping[str, Any]) -> None:
         """Store ``value`` under ``key`` (replacing what was there)."""

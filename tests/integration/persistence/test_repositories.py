@@ -460,6 +460,8 @@ def test_events_round_trip_and_filters(store: SqlStore) -> None:
         assert tx.events.list(since=b.at(2)) == events[2:]
         assert tx.events.list(limit=2) == events[3:]  # same timestamp: storage order
         assert tx.events.list(kind_prefix="order", limit=1) == [events[3]]
+        with pytest.raises(ValueError, match="limit"):
+            tx.events.list(limit=-1)
 
 
 # --------------------------------------------------------------------------- metrics

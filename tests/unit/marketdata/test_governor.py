@@ -68,3 +68,19 @@ def test_sliding_window_bound_holds_for_any_request_pattern(
             grants.append(now.t)
     for i, t in enumerate(grants):
         assert sum(1 for g in grants[i:] if g < t + 60.0) <= 20
+
+
+def test_local_limiter_sleeps_until_granted() -> None:
+    from agent.marketdata.governor import LocalLimiter
+
+    now = FakeTime()
+    slept: list[float] = []
+
+    def sleep(s: float) -> None:
+        slept.append(s)
+        now.t += s
+
+    limiter = LocalLimiter(RateGovernor(1, now_s=now), sleep=sleep)
+    limiter.acquire(Priority.EXIT)
+    limiter.acquire(Priority.EXIT)
+    assert slept == [60.0] and limiter.waited_s == 60.0
