@@ -8,6 +8,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from agent.config import AgentSettings, effective_items, load_settings, value_sources
@@ -54,7 +55,7 @@ STATE = CliState()
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -178,9 +179,17 @@ def sim_server() -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
-    """Apply database migrations."""
-    not_built("db upgrade", "persistence")
+def db_upgrade(
+    revision: Annotated[
+        str, typer.Argument(help="Target revision (default: the newest).")
+    ] = "head",
+) -> None:
+    """Apply database migrations (start-up applies them too)."""
+    from agent.adapters.persistence import current_revision, upgrade
+
+    settings = STATE.settings()
+    upgrade(settings.database_url, revision)
+    console.print(f"database at revision {current_revision(settings.database_url)}")
 
 
 def main() -> None:

@@ -184,6 +184,13 @@ class TradeRepository(Protocol):
 class PositionRepository(Protocol):
     def upsert(self, leg: PositionLeg) -> None: ...
 
+    def update_marks(
+        self, position_id: str, *, current_delta: float | None, unrealized_pnl: Decimal
+    ) -> None:
+        """Update only the mark columns (the monitor must never overwrite quantities that
+        execution writes)."""
+        ...
+
     def get(self, position_id: str) -> PositionLeg | None: ...
 
     def list(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -757,6 +758,21 @@ class SqlPositionRepository(_SqlRepository):
             _position_values(leg),
             ("position_id",),
             action=f"upsert position {leg.position_id}",
+        )
+
+    def update_marks(
+        self, position_id: str, *, current_delta: float | None, unrealized_pnl: Decimal
+    ) -> None:
+        """Update only the mark columns of a stored leg."""
+        self._update_existing(
+            PositionRow,
+            PositionRow.position_id,
+            {
+                "position_id": position_id,
+                "current_delta": current_delta,
+                "unrealized_pnl": unrealized_pnl,
+            },
+            f"position {position_id} marks",
         )
 
     def get(self, position_id: str) -> PositionLeg | None:

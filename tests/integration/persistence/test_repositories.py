@@ -140,6 +140,21 @@ def test_position_upsert_inserts_then_replaces(store: SqlStore) -> None:
         assert tx.positions.get("P-unknown") is None
 
 
+def test_position_update_marks_touches_only_the_mark_columns(store: SqlStore) -> None:
+    leg = b.leg()
+    with store.transaction() as tx:
+        tx.trades.add(b.trade())
+        tx.positions.upsert(leg)
+    with store.transaction() as tx:
+        tx.positions.update_marks("P-1", current_delta=-0.42, unrealized_pnl=Decimal("-37.5"))
+    with store.transaction() as tx:
+        assert tx.positions.get("P-1") == replace(
+            leg, current_delta=-0.42, unrealized_pnl=Decimal("-37.5")
+        )
+    with pytest.raises(InvariantViolation), store.transaction() as tx:
+        tx.positions.update_marks("P-unknown", current_delta=None, unrealized_pnl=Decimal(0))
+
+
 def test_position_list_filters(store: SqlStore) -> None:
     legs = [
         b.leg("P-1"),

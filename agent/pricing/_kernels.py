@@ -1,0 +1,606 @@
+"""numba kernels for Black-Scholes-Merton prices, greeks and implied volatility (private).
+
+Everything here works on scalars or flat float64 arrays and never raises: impossible inputs
+give NaN and, for implied vol, a status code (the ``STATUS_*`` integers below, mirrored by
+:class:`agent.pricing.IvStatus`). The typed, broadcasting public API lives in
+:mod:`agent.pricing.bsm`.
+
+Array kernels take 1-D inputs whose length is either ``n`` or 1 (a broadcast scalar); the
+``_step`` of an input is 1 or 0 and multiplies the loop index, so scalars are never copied
+into full arrays.
+
+mypy: numba is untyped (``Any``), so decorated kernels are ``Any`` to callers; scalar kernels
+carry annotations (numba ignores them), array loops a narrow ``type: ignore[no-untyped-def]``.
+The long positional signatures are the textbook ones, hence ``noqa: PLR0917``.
+
+Implied vol method (our own formulation, in the spirit of Jäckel's "Let's be rational"):
+the price is turned into the normalised time value of the out-of-the-money call
+
+    beta = (price / D - max(theta (F - K), 0)) / sqrt(F K),    x = -|ln(F / K)| <= 0,
+    b(x, s) = exp(x/2) N(x/s + s/2) - exp(-x/2) N(x/s - s/2),  s = sigma sqrt(T),
+
+which is valid for calls and puts alike (time value is the same for both at one strike).
+``b`` rises from 0 to exp(x/2) in ``s``, convex below the inflection point
+``s_c = sqrt(2|x|)`` and concave above it. Below ``b(s_c)`` we solve ``ln b(s) = ln beta``
+(the log removes the exponential flatness of deep out-of-the-money prices); above it we solve
+``-ln(exp(x/2) - b(s)) = -ln(exp(x/2) - beta)``, where ``exp(x/2) - b`` is computed as a sum
+of two positive terms, so prices close to the upper bound keep their precision. Starting
+guesses come from two-parameter asymptotic models matched at ``s_c``; third-order Householder
+steps then converge in two to four iterations, inside a bracket that falls back to bisection
+if a step ever leaves it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from agent.pricing._mills import MILLS_TABLE, MILLS_TAIL, MILLS_TAIL_START, MILLS_WIDTH
+
+STATUS_OK = 0
+STATUS_BELOW_INTRINSIC = 1
+STATUS_ABOVE_UPPER_BOUND = 2
+STATUS_NON_POSITIVE_PRICE = 3
+STATUS_EXPIRED = 4
+STATUS_NO_CONVERGENCE = 5
+STATUS_INVALID_INPUT = 6
+
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_NAN = math.nan
+_INF = math.inf
+
+_EPS = 2.220446049250313e-16
+_AT_INTRINSIC_ULPS = 8.0
+_MAX_ITERATIONS = 40
+_MIN_BETA = 1e-280
+"""Normalised time values below this (price / sqrt(F K)) are treated as zero prices."""
+_S_TOLERANCE = 1e-5
+"""Stop when a Householder step changes s by less than this, relative. The step before had
+third-order convergence, so the error left is far below the floating-point noise."""
+
+
+@njit(cache=True)
+def norm_cdf(z: float) -> float:
+    """Standard normal CDF via erfc: relative accuracy holds deep in the lower tail."""
+    return 0.5 * math.erfc(-z * _INV_SQRT2)
+
+
+_MILLS_INTERVALS_PER_UNIT = 1.0 / MILLS_WIDTH
+_MILLS_FLAT = np.ascontiguousarray(MILLS_TABLE).reshape(-1)
+_MILLS_TAIL_SCALE = 2.0 * MILLS_TAIL_START * MILLS_TAIL_START
+
+
+@njit(cache=True, inline="always")
+def mills_ratio(y: float) -> float:
+    """R(y) = N(-y) / n(y) for y >= 0, to about 1 ulp (tables in :mod:`_mills`).
+
+    Cheaper than erfc, and the density n(y) is usually known already: N(-y) = n(y) R(y)
+    then costs a short polynomial instead of another exp.
+    """
+    if y < MILLS_TAIL_START:
+        k = int(y * _MILLS_INTERVALS_PER_UNIT)
+        u = 2.0 * (y * _MILLS_INTERVALS_PER_UNIT - k) - 1.0
+        c = _MILLS_FLAT
+        o = k * 13  # flat indexing: a row view would cost reference counting per call
+        # Estrin's scheme: a dependency chain of depth 4 instead of Horner's 12.
+        u2 = u * u
+        u4 = u2 * u2
+        u8 = u4 * u4
+        q0 = (c[o] + c[o + 1] * u) + (c[o + 2] + c[o + 3] * u) * u2
+        q1 = (c[o + 4] + c[o + 5] * u) + (c[o + 6] + c[o + 7] * u) * u2
+        q2 = (c[o + 8] + c[o + 9] * u) + (c[o + 10] + c[o + 11] * u) * u2
+        value: float = (q0 + q1 * u4) + (q2 + c[o + 12] * u4) * u8
+        return value
+    # y R(y) is smooth in 1 / y^2; NaN and inf fall through here (inf gives 0).
+    u = _MILLS_TAIL_SCALE / (y * y) - 1.0
+    acc: float = MILLS_TAIL[8]
+    for j in range(7, -1, -1):
+        acc = acc * u + MILLS_TAIL[j]
+    return acc / y
+
+
+@njit(cache=True, inline="always")
+def norm_cdf_with_pdf(z: float, pdf: float) -> float:
+    """N(z) given pdf = n(z): n(z) R(-z) below 0, 1 - n(z) R(z) above."""
+    # Written as a select, not a branch: the sign of d1, d2 is random across a chain.
+    tail = pdf * mills_ratio(abs(z))
+    return tail if z <= 0.0 else 1.0 - tail
+
+
+@njit(cache=True)
+def _finite(v: float) -> bool:
+    return not (math.isnan(v) or math.isinf(v))
+
+
+@njit(cache=True)
+def price_greeks_scalar(  # noqa: PLR0917
+    S: float, K: float, T: float, r: float, q: float, sigma: float, is_call: bool
+) -> tuple[float, float, float, float, float, float]:
+    """(price, delta, gamma, vega, theta, rho) of one European option.
+
+    Units: price USD; delta per 1 USD of spot; gamma per USD²; vega per 1.00 of vol; theta per
+    year of calendar time (dV/dt = -dV/dT); rho per 1.00 of rate. T = 0: intrinsic value,
+    delta 0, ±1 (±0.5 exactly at the money), other greeks 0. sigma = 0: discounted forward
+    intrinsic, gamma and vega 0. Invalid inputs (NaN, S or K <= 0, T or sigma < 0): all NaN.
+    """
+    if not (
+        _finite(S)
+        and _finite(K)
+        and _finite(T)
+        and _finite(r)
+        and _finite(q)
+        and _finite(sigma)
+        and S > 0.0
+        and K > 0.0
+        and T >= 0.0
+        and sigma >= 0.0
+    ):
+        return _NAN, _NAN, _NAN, _NAN, _NAN, _NAN
+    w = 1.0 if is_call else -1.0
+    if T == 0.0:
+        moneyness = w * (S - K)
+        if moneyness > 0.0:
+            return moneyness, w, 0.0, 0.0, 0.0, 0.0
+        if moneyness == 0.0:
+            return 0.0, 0.5 * w, 0.0, 0.0, 0.0, 0.0
+        return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    sqrt_T = math.sqrt(T)
+    df_q = math.exp(-q * T)
+    df_r = math.exp(-r * T)
+    S_q = S * df_q
+    K_r = K * df_r
+    intrinsic = max(w * (S_q - K_r), 0.0)
+    v = sigma * sqrt_T
+    if v == 0.0:
+        # Deterministic limit: the option is worth its discounted forward intrinsic value.
+        fwd_moneyness = w * (S_q - K_r)
+        n = 1.0 if fwd_moneyness > 0.0 else (0.5 if fwd_moneyness == 0.0 else 0.0)
+        n1 = n
+        n2 = n
+        pdf_term = 0.0
+        gamma = 0.0
+        inv_v = 0.0
+    else:
+        inv_v = 1.0 / v
+        forward_ratio = S_q / K_r
+        d1 = math.log(forward_ratio) * inv_v + 0.5 * v
+        d2 = d1 - v
+        pdf1 = _INV_SQRT_2PI * math.exp(-0.5 * d1 * d1)
+        # S e^-qT n(d1) = K e^-rT n(d2) saves an exp; recompute only where n(d1) underflows.
+        pdf2 = pdf1 * forward_ratio if pdf1 > 1e-280 else _INV_SQRT_2PI * math.exp(-0.5 * d2 * d2)
+        n1 = norm_cdf_with_pdf(w * d1, pdf1)
+        n2 = norm_cdf_with_pdf(w * d2, pdf2)
+        pdf_term = S_q * pdf1
+        gamma = pdf_term * inv_v / (S * S)
+    price = max(w * (S_q * n1 - K_r * n2), intrinsic) + 0.0  # + 0.0: no negative zero
+    delta = w * df_q * n1
+    vega = pdf_term * sqrt_T
+    # sigma / (2 sqrt(T)) = sigma^2 / (2 v): no division.
+    theta = w * (q * S_q * n1 - r * K_r * n2) - 0.5 * pdf_term * sigma * sigma * inv_v
+    rho = w * K_r * T * n2
+    return price, delta, gamma, vega, theta, rho
+
+
+@njit(cache=True)
+def price_scalar(  # noqa: PLR0917
+    S: float, K: float, T: float, r: float, q: float, sigma: float, is_call: bool
+) -> float:
+    """Price only (same conventions as :func:`price_greeks_scalar`, cheaper)."""
+    if not (
+        _finite(S)
+        and _finite(K)
+        and _finite(T)
+        and _finite(r)
+        and _finite(q)
+        and _finite(sigma)
+        and S > 0.0
+        and K > 0.0
+        and T >= 0.0
+        and sigma >= 0.0
+    ):
+        return _NAN
+    w = 1.0 if is_call else -1.0
+    if T == 0.0:
+        return max(w * (S - K), 0.0)
+    S_q = S * math.exp(-q * T)
+    K_r = K * math.exp(-r * T)
+    intrinsic = max(w * (S_q - K_r), 0.0)
+    v = sigma * math.sqrt(T)
+    if v == 0.0:
+        return intrinsic
+    forward_ratio = S_q / K_r
+    d1 = math.log(forward_ratio) / v + 0.5 * v
+    d2 = d1 - v
+    pdf1 = _INV_SQRT_2PI * math.exp(-0.5 * d1 * d1)
+    pdf2 = pdf1 * forward_ratio if pdf1 > 1e-280 else _INV_SQRT_2PI * math.exp(-0.5 * d2 * d2)
+    n1 = norm_cdf_with_pdf(w * d1, pdf1)
+    n2 = norm_cdf_with_pdf(w * d2, pdf2)
+    return max(w * (S_q * n1 - K_r * n2), intrinsic)
+
+
+# --------------------------------------------------------------------------- implied vol
+
+
+@njit(cache=True)
+def _inverse_norm_cdf_rough(p: float) -> float:
+    """Inverse normal CDF to about 5e-4 (Abramowitz & Stegun 26.2.23): only a first guess."""
+    if p <= 0.0:
+        return -_INF
+    if p >= 1.0:
+        return _INF
+    tail = p if p < 0.5 else 1.0 - p
+    t = math.sqrt(-2.0 * math.log(tail))
+    z = t - (2.515517 + t * (0.802853 + t * 0.010328)) / (
+        1.0 + t * (1.432788 + t * (0.189269 + t * 0.001308))
+    )
+    return -z if p < 0.5 else z
+
+
+@njit(cache=True)
+def _normalized(x: float, s: float, ex: float) -> tuple[float, float, float]:
+    """(b, exp(x/2) - b, b') of the normalised OTM call b(x, s), x <= 0, ex = exp(x/2).
+
+    With a = -x/s and t = s/2, exp(x/2) n(t - a) = exp(-x/2) n(-a - t) = b'(s), so
+    b = b' (R(a - t) - R(a + t)) below s_c (a >= t) and exp(x/2) - b = b' (R(t - a) + R(a + t))
+    above it (R the Mills ratio).
+    """
+    a = -x / s
+    t = 0.5 * s
+    vega = _INV_SQRT_2PI * math.exp(-0.5 * (a * a + t * t))
+    if a >= t:
+        b = vega * (mills_ratio(a - t) - mills_ratio(a + t))
+        return b, ex - b, vega
+    gap = vega * (mills_ratio(t - a) + mills_ratio(a + t))
+    return ex - gap, gap, vega
+
+
+_LN_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+_MILLS_AT_ZERO = math.sqrt(0.5 * math.pi)
+_ONE_SIXTH = 1.0 / 6.0
+
+
+@njit(cache=True)
+def solve_normalized(beta: float, x: float, ex: float, s_guess: float) -> tuple[float, int]:
+    """s = sigma sqrt(T) with b(x, s) = beta, for x <= 0, ex = exp(x/2), 0 < beta < ex.
+
+    ``s_guess`` > 0 replaces the built-in starting guess (used when a nearby solution is
+    known, e.g. the mid vol when solving bid and ask). Returns (s, status).
+
+    Both objectives are evaluated in log space without any exp: ln b' = -(a^2 + t^2)/2 -
+    ln sqrt(2 pi) is known in closed form, so ln b = ln b' + ln(R(a - t) - R(a + t)) below
+    s_c and ln(exp(x/2) - b) = ln b' + ln(R(t - a) + R(a + t)) above it. That also keeps
+    deep out-of-the-money prices far below the smallest double representable as b itself.
+    """
+    gap_target = ex - beta
+    if not (beta > 0.0 and gap_target > 0.0):
+        return _NAN, STATUS_INVALID_INPUT
+    s_c = math.sqrt(-2.0 * x)
+    if s_guess > 0.0:
+        s = s_guess
+        lower = s_guess < s_c
+        log_beta = math.log(beta) if lower else 0.0
+        log_gap_target = 0.0 if lower else math.log(gap_target)
+    else:
+        # At s_c: a = t = s_c / 2 and b' = exp(x/2) / sqrt(2 pi).
+        ratio_c = _MILLS_AT_ZERO - mills_ratio(s_c)  # b(s_c) / b'(s_c)
+        log_b_c = 0.5 * x - _LN_SQRT_2PI + math.log(ratio_c)
+        log_beta = math.log(beta)
+        lower = log_beta < log_b_c
+        log_gap_target = 0.0 if lower else math.log(gap_target)
+        if lower:
+            # ln b(s) ~ A - B / s^2 as s -> 0 (the x^2 / (2 s^2) exponent), matched in value
+            # and slope (b'/b = 1 / ratio_c) to the true curve at s_c.
+            B = 0.5 * s_c * s_c * s_c / ratio_c
+            A = log_b_c + B / (s_c * s_c)
+            s = math.sqrt(B / (A - log_beta))
+        else:
+            # exp(x/2) - b(s) ~ kappa * 2 N(-s/2) as s -> infinity (exact for x = 0), matched
+            # in value at s_c; the tangent at s_c is a lower bound in the concave region.
+            vega_c = ex * _INV_SQRT_2PI
+            b_c = vega_c * ratio_c
+            # N(-s_c/2) = n(s_c/2) R(s_c/2) and n(s_c/2) = exp(x/4) / sqrt(2 pi).
+            tail_c = math.sqrt(ex) * _INV_SQRT_2PI * mills_ratio(0.5 * s_c)
+            kappa = (ex - b_c) / (2.0 * tail_c) if s_c > 0.0 else 1.0
+            s = -2.0 * _inverse_norm_cdf_rough(0.5 * gap_target / kappa)
+            s = max(s, s_c + (beta - b_c) / vega_c)
+    if not (s > 0.0 and _finite(s)):
+        s = max(s_c, 0.5)
+    lo = 0.0
+    hi = _INF
+    for _ in range(_MAX_ITERATIONS):
+        inv_s = 1.0 / s
+        a = -x * inv_s
+        t = 0.5 * s
+        a2 = a * a
+        log_vega = -0.5 * (a2 + t * t) - _LN_SQRT_2PI
+        r2 = a2 * inv_s - 0.25 * s  # b'' / b'
+        r3 = r2 * r2 - 3.0 * a2 * inv_s * inv_s - 0.25  # b(3) / b'
+        # f is the objective, inv_f1 = 1 / f' (kept as a reciprocal to save divisions).
+        if lower:
+            # f = ln b - ln beta, f' = b'/b = lam
+            if a >= t:
+                ratio = mills_ratio(a - t) - mills_ratio(a + t)  # b / b'
+                if ratio > 0.0:
+                    f = log_vega + math.log(ratio) - log_beta
+                    inv_f1 = ratio
+                else:  # cancelled to nothing: far below the target
+                    f = -_INF
+                    inv_f1 = 0.0
+            else:
+                vega = math.exp(log_vega)
+                b = ex - vega * (mills_ratio(t - a) + mills_ratio(a + t))
+                f = math.log(b) - log_beta
+                inv_f1 = b / vega
+            lam = 1.0 / inv_f1
+            g = r2 - lam
+            d = r3 - 3.0 * lam * r2 + 2.0 * lam * lam
+        else:
+            # f = ln(gap target) - ln(exp(x/2) - b), f' = b' / (exp(x/2) - b) = mu
+            if a < t:
+                total = mills_ratio(t - a) + mills_ratio(a + t)  # (exp(x/2) - b) / b'
+                f = log_gap_target - log_vega - math.log(total)
+                inv_f1 = total
+            else:
+                vega = math.exp(log_vega)
+                gap = ex - vega * (mills_ratio(a - t) - mills_ratio(a + t))
+                f = log_gap_target - math.log(gap)
+                inv_f1 = gap / vega
+            mu = 1.0 / inv_f1
+            g = r2 + mu
+            d = r3 + 3.0 * mu * r2 + 2.0 * mu * mu
+        if f == 0.0:
+            return s, STATUS_OK
+        if f < 0.0:
+            lo = max(lo, s)
+        else:
+            hi = min(hi, s)
+        if inv_f1 > 0.0 and _finite(f):
+            nu = -f * inv_f1
+            denominator = 1.0 + g * nu + d * nu * nu * _ONE_SIXTH
+            step = nu * (1.0 + 0.5 * g * nu) / denominator
+            if not (denominator > 0.0 and _finite(step)):
+                step = nu  # plain Newton
+            if abs(step) <= _S_TOLERANCE * s:
+                return s + step, STATUS_OK
+            s_new = s + step
+            if lo < s_new < hi:
+                s = s_new
+                continue
+        # The step left the bracket (or could not be computed): bisect instead.
+        if hi == _INF:
+            s_new = 2.0 * s
+        elif lo == 0.0:
+            s_new = 0.5 * hi
+        else:
+            s_new = 0.5 * (lo + hi)
+            if s_new in (lo, hi):
+                return s_new, STATUS_OK  # bracket exhausted at machine precision
+        s = s_new
+    return _NAN, STATUS_NO_CONVERGENCE
+
+
+@njit(cache=True, inline="always")
+def iv_setup(  # noqa: PLR0917
+    S: float, K: float, T: float, r: float, q: float, is_call: bool
+) -> tuple[int, float, float, float, float, float, float, float, float]:
+    """Per-contract constants of the implied-vol problem, shared by several prices.
+
+    Returns (status, df_r, F, intrinsic, upper_bound, x, ex, sqrt_FK, sqrt_T); status is OK
+    unless the contract itself is invalid (INVALID_INPUT) or expired (EXPIRED).
+    """
+    if not (
+        _finite(S)
+        and _finite(K)
+        and _finite(T)
+        and _finite(r)
+        and _finite(q)
+        and S > 0.0
+        and K > 0.0
+        and T >= 0.0
+    ):
+        return STATUS_INVALID_INPUT, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN
+    if T == 0.0:
+        return STATUS_EXPIRED, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN
+    df_r = math.exp(-r * T)
+    df_q = math.exp(-q * T)
+    upper_bound = S * df_q if is_call else K * df_r
+    F = S * df_q / df_r
+    intrinsic = max(F - K, 0.0) if is_call else max(K - F, 0.0)
+    x = -abs(math.log(F / K))
+    ex = math.sqrt(F / K) if F < K else math.sqrt(K / F)  # exp(x/2) without an exp
+    return STATUS_OK, df_r, F, intrinsic, upper_bound, x, ex, math.sqrt(F * K), math.sqrt(T)
+
+
+@njit(cache=True, inline="always")
+def iv_from_setup(  # noqa: PLR0917
+    price: float,
+    setup_status: int,
+    df_r: float,
+    F: float,
+    intrinsic: float,
+    upper_bound: float,
+    x: float,
+    ex: float,
+    sqrt_FK: float,
+    sqrt_T: float,
+    sigma_guess: float,
+) -> tuple[float, int]:
+    """(sigma, status) of ``price`` given :func:`iv_setup` of its contract."""
+    if setup_status != STATUS_OK:
+        return _NAN, setup_status
+    if not _finite(price):
+        return _NAN, STATUS_INVALID_INPUT
+    if not price > 0.0:
+        return _NAN, STATUS_NON_POSITIVE_PRICE
+    if price >= upper_bound:
+        return _NAN, STATUS_ABOVE_UPPER_BOUND
+    undiscounted = price / df_r
+    time_value = undiscounted - intrinsic
+    if intrinsic > 0.0:
+        # F - K and price * e^rT each carry a few ulps of rounding: a time value inside that
+        # noise is "at intrinsic" (vol 0), only a price clearly below it is an arbitrage.
+        noise = _AT_INTRINSIC_ULPS * _EPS * (F + undiscounted)
+        if time_value < -noise:
+            return _NAN, STATUS_BELOW_INTRINSIC
+        if time_value <= noise:
+            return 0.0, STATUS_OK
+    beta = time_value / sqrt_FK
+    if beta < _MIN_BETA:
+        # So small against S and K that b(s) itself would underflow: no vol can be resolved.
+        return _NAN, STATUS_NON_POSITIVE_PRICE
+    if not beta < ex:
+        return _NAN, STATUS_ABOVE_UPPER_BOUND
+    s_guess = sigma_guess * sqrt_T if sigma_guess > 0.0 else 0.0
+    s, status = solve_normalized(beta, x, ex, s_guess)
+    if status != STATUS_OK:
+        return _NAN, status
+    return s / sqrt_T, STATUS_OK
+
+
+@njit(cache=True)
+def implied_vol_scalar(  # noqa: PLR0917
+    price: float,
+    S: float,
+    K: float,
+    T: float,
+    r: float,
+    q: float,
+    is_call: bool,
+    sigma_guess: float,
+) -> tuple[float, int]:
+    """(sigma, status) for one price; ``sigma_guess`` > 0 seeds the iteration (else 0).
+
+    A price at the discounted forward intrinsic value, to within the rounding of F - K
+    (8 ulps of F + price e^rT), has implied vol 0 with status OK: the sigma = 0 limit of
+    :func:`price_greeks_scalar`, so the round trip holds. Further below: BELOW_INTRINSIC.
+    """
+    st, df_r, F, intrinsic, upper_bound, x, ex, sqrt_FK, sqrt_T = iv_setup(S, K, T, r, q, is_call)
+    return iv_from_setup(
+        price, st, df_r, F, intrinsic, upper_bound, x, ex, sqrt_FK, sqrt_T, sigma_guess
+    )
+
+
+# --------------------------------------------------------------------------- array loops
+
+
+@njit(cache=True)
+def _price_loop(S, K, T, r, q, sigma, is_call, n, out):  # type: ignore[no-untyped-def]  # noqa: PLR0917
+    sS = 1 if S.shape[0] > 1 else 0
+    sK = 1 if K.shape[0] > 1 else 0
+    sT = 1 if T.shape[0] > 1 else 0
+    sr = 1 if r.shape[0] > 1 else 0
+    sq = 1 if q.shape[0] > 1 else 0
+    sv = 1 if sigma.shape[0] > 1 else 0
+    sc = 1 if is_call.shape[0] > 1 else 0
+    for i in range(n):
+        out[i] = price_scalar(
+            S[i * sS], K[i * sK], T[i * sT], r[i * sr], q[i * sq], sigma[i * sv], is_call[i * sc]
+        )
+
+
+@njit(cache=True, parallel=True)
+def _price_loop_parallel(S, K, T, r, q, sigma, is_call, n, out):  # type: ignore[no-untyped-def]  # noqa: PLR0917
+    sS = 1 if S.shape[0] > 1 else 0
+    sK = 1 if K.shape[0] > 1 else 0
+    sT = 1 if T.shape[0] > 1 else 0
+    sr = 1 if r.shape[0] > 1 else 0
+    sq = 1 if q.shape[0] > 1 else 0
+    sv = 1 if sigma.shape[0] > 1 else 0
+    sc = 1 if is_call.shape[0] > 1 else 0
+    for i in prange(n):
+        out[i] = price_scalar(
+            S[i * sS], K[i * sK], T[i * sT], r[i * sr], q[i * sq], sigma[i * sv], is_call[i * sc]
+        )
+
+
+@njit(cache=True)
+def _greeks_loop(S, K, T, r, q, sigma, is_call, n, out):  # type: ignore[no-untyped-def]  # noqa: PLR0917
+    sS = 1 if S.shape[0] > 1 else 0
+    sK = 1 if K.shape[0] > 1 else 0
+    sT = 1 if T.shape[0] > 1 else 0
+    sr = 1 if r.shape[0] > 1 else 0
+    sq = 1 if q.shape[0] > 1 else 0
+    sv = 1 if sigma.shape[0] > 1 else 0
+    sc = 1 if is_call.shape[0] > 1 else 0
+    for i in range(n):
+        p, de, ga, ve, th, rh = price_greeks_scalar(
+            S[i * sS], K[i * sK], T[i * sT], r[i * sr], q[i * sq], sigma[i * sv], is_call[i * sc]
+        )
+        out[0, i] = p
+        out[1, i] = de
+        out[2, i] = ga
+        out[3, i] = ve
+        out[4, i] = th
+        out[5, i] = rh
+
+
+@njit(cache=True, parallel=True)
+def _greeks_loop_parallel(S, K, T, r, q, sigma, is_call, n, out):  # type: ignore[no-untyped-def]  # noqa: PLR0917
+    sS = 1 if S.shape[0] > 1 else 0
+    sK = 1 if K.shape[0] > 1 else 0
+    sT = 1 if T.shape[0] > 1 else 0
+    sr = 1 if r.shape[0] > 1 else 0
+    sq = 1 if q.shape[0] > 1 else 0
+    sv = 1 if sigma.shape[0] > 1 else 0
+    sc = 1 if is_call.shape[0] > 1 else 0
+    for i in prange(n):
+        p, de, ga, ve, th, rh = price_greeks_scalar(
+            S[i * sS], K[i * sK], T[i * sT], r[i * sr], q[i * sq], sigma[i * sv], is_call[i * sc]
+        )
+        out[0, i] = p
+        out[1, i] = de
+        out[2, i] = ga
+        out[3, i] = ve
+        out[4, i] = th
+        out[5, i] = rh
+
+
+@njit(cache=True)
+def _iv_loop(price, S, K, T, r, q, is_call, n, out, status):  # type: ignore[no-untyped-def]  # noqa: PLR0917
+    sp = 1 if price.shape[0] > 1 else 0
+    sS = 1 if S.shape[0] > 1 else 0
+    sK = 1 if K.shape[0] > 1 else 0
+    sT = 1 if T.shape[0] > 1 else 0
+    sr = 1 if r.shape[0] > 1 else 0
+    sq = 1 if q.shape[0] > 1 else 0
+    sc = 1 if is_call.shape[0] > 1 else 0
+    for i in range(n):
+        iv, st = implied_vol_scalar(
+            price[i * sp],
+            S[i * sS],
+            K[i * sK],
+            T[i * sT],
+            r[i * sr],
+            q[i * sq],
+            is_call[i * sc],
+            0.0,
+        )
+        out[i] = iv
+        status[i] = st
+
+
+@njit(cache=True, parallel=True)
+def _iv_loop_parallel(price, S, K, T, r, q, is_call, n, out, status):  # type: ignore[no-untyped-def]  # noqa: PLR0917
+    sp = 1 if price.shape[0] > 1 else 0
+    sS = 1 if S.shape[0] > 1 else 0
+    sK = 1 if K.shape[0] > 1 else 0
+    sT = 1 if T.shape[0] > 1 else 0
+    sr = 1 if r.shape[0] > 1 else 0
+    sq = 1 if q.shape[0] > 1 else 0
+    sc = 1 if is_call.shape[0] > 1 else 0
+    for i in prange(n):
+        iv, st = implied_vol_scalar(
+            price[i * sp],
+            S[i * sS],
+            K[i * sK],
+            T[i * sT],
+            r[i * sr],
+            q[i * sq],
+            is_call[i * sc],
+            0.0,
+        )
+        out[i] = iv
+        status[i] = st
