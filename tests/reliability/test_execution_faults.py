@@ -423,3 +423,28 @@ def test_end_of_day_stops_an_intent_whose_submit_was_ambiguous(tmp_path: Path) -
     assert world.trade(trade_id).status is TradeStatus.CANCELED
     assert world.exchange_orders() == []
     settle(world, broker)
+
+
+# --------------------------------------------------------------------------- errors that stop
+
+
+def test_refused_credentials_propagate_and_the_intent_survives(tmp_path: Path) -> None:
+    from agent.errors import BrokerAuthError
+
+    world, broker = faulty_world(tmp_path)
+    broker.arm("submit_order", "before", lambda: BrokerAuthError("401 unauthorized"))
+    cand = put_spread()
+    with pytest.raises(BrokerAuthError):
+        world.service.open_trade(cand, approve(cand, qty=1, bound="-0.95"))
+    [intent] = world.intents()
+    assert intent.status is OrderStatus.PENDING  # committed before the attempt
+    world.advance(30)
+    broker.arm("get_order_by_client_id", "before", lambda: BrokerAuthError("401"))
+    with pytest.raises(BrokerAuthError):
+        world.service.work()  # the pass stops: the engine halts trading
+    # Credentials fixed: the start-up reconcile finds nothing at the broker and sends it.
+    broker.disarm()
+    world.service.reconcile()
+    drive(world, lambda: world.trade(intent.trade_id).status is TradeStatus.OPEN)
+    assert attempt0_orders(world, intent.intent_id) == 1
+    settle(world, broker)

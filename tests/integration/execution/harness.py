@@ -26,6 +26,7 @@ from agent.domain import (
     CandidateLeg,
     Greeks,
     OptionContract,
+    OrderPurpose,
     OrderStatus,
     PositionIntent,
     PositionStatus,
@@ -421,6 +422,11 @@ def assert_book_consistent(world: World) -> None:
         assert sum(r.filled_qty for r in mine) <= intent.qty
         working = [r for r in mine if r.status.is_working]
         assert len(working) <= 1
+        if intent.purpose is not OrderPurpose.CLOSE:
+            # Entries and rolls never go past the bound risk approved.
+            assert all(
+                r.limit_price is None or r.limit_price <= intent.limit_bound for r in mine
+            ), (intent.limit_bound, [r.limit_price for r in mine])
     # P&L of each trade = the sum of its fills.
     for trade in trades:
         total = sum(
