@@ -1,0 +1,647 @@
+"""Typed handles over the actors: the only module that calls ``.remote()``.
+
+- :func:`spawn` creates (or finds) a named actor with the options of ``actors/options.py``.
+- One small class per actor turns method calls into typed ``ObjectRef``s (awaitable in async
+  code; passed as arguments to other actors without being fetched).
+- :class:`ExchangeBroker` and :class:`GovernorLimiter` are the port proxies other actors use
+  to reach the simulated exchange and the shared request budgets.
+- :class:`RayServices` is the :class:`agent.engine.Services` facade over the handles, method
+  by method the twin of the in-process ``LocalServices``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import ray
+from ray import ObjectRef
+from ray.actor import ActorHandle
+from ray.exceptions import RayTaskError
+
+from actors import metrics
+from actors.options import ActorName, actor_name, options_for
+from agent.calendar import ET
+from agent.clock import Clock
+from agent.config import AgentSettings
+from agent.domain import (
+    AccountSnapshot,
+    Activity,
+    ActivityType,
+    BrokerOrder,
+    BrokerPosition,
+    Candidate,
+    DecisionRecord,
+    ExitAction,
+    Fill,
+    Mode,
+    MonitorReport,
+    OrderRequest,
+    ReconcileReport,
+    RiskDecision,
+    RollAction,
+    ScanInput,
+    SingleLegAction,
+    SymbolScan,
+    TradeMark,
+    TradingState,
+    WorkReport,
+)
+from agent.errors import BrokerAuthError, DataError, TransientBrokerError
+from agent.logging import journal, logger
+from agent.marketdata.governor import Priority
+from agent.ports import OrderQueryStatus, Store
+from agent.signals import data_rejection, rank_candidates
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- creation
+
+
+def spawn(
+    actor_cls: Any,
+    name: ActorName,
+    *args: Any,
+    namespace: str,
+    detached: bool,
+    index: int | None = None,
+) -> ActorHandle:
+    """Create the named actor, or return the live one of that name in ``namespace``."""
+    opts = options_for(name).ray_options()
+    if detached:
+        opts["lifetime"] = "detached"
+    handle: ActorHandle = actor_cls.options(
+        name=actor_name(name, index), namespace=namespace, get_if_exists=True, **opts
+    ).remote(*args)
+    return handle
+
+
+def lookup(name: ActorName, namespace: str, index: int | None = None) -> ActorHandle:
+    return ray.get_actor(actor_name(name, index), namespace=namespace)
+
+
+def exists(name: ActorName, namespace: str, index: int | None = None) -> bool:
+    try:
+        lookup(name, namespace, index)
+    except ValueError:
+        return False
+    return True
+
+
+def ready(actors: Sequence[ActorHandle], *, timeout_s: float) -> None:
+    """Block until every actor's constructor has finished (one batched wait, bounded)."""
+    ray.get([actor.ping.remote() for actor in actors], timeout=timeout_s)
+
+
+def unwrap(exc: BaseException) -> BaseException:
+    """The application error inside a Ray task error (attributes intact), else ``exc``."""
+    if isinstance(exc, RayTaskError):
+        cause = exc.cause
+        if isinstance(cause, BaseException):
+            return cause
+    return exc
+
+
+def get(ref: ObjectRef[T], *, timeout_s: float | None = None) -> T:
+    """Blocking fetch for synchronous callers (port proxies, the driver, tests); raises the
+    application error itself, not Ray's wrapper."""
+    try:
+        value: T = ray.get(ref, timeout=timeout_s)
+    except RayTaskError as exc:
+        raise unwrap(exc) from None
+    return value
+
+
+class _Handle:
+    def __init__(self, actor: ActorHandle) -> None:
+        self.actor = actor
+
+    def ping(self) -> ObjectRef[dict[str, Any]]:
+        return self.actor.ping.remote()
+
+
+# --------------------------------------------------------------------------- sim exchange
+
+BROKER_METHODS = frozenset(
+    {
+        "get_account",
+        "get_positions",
+        "submit_order",
+        "get_order",
+        "get_order_by_client_id",
+        "list_orders",
+        "cancel_order",
+        "replace_order",
+        "get_activities",
+        "fills",
+    }
+)
+
+
+class SimExchangeHandle(_Handle):
+    def call(self, method: str, *args: Any, **kwargs: Any) -> ObjectRef[Any]:
+        return self.actor.call.remote(method, args, kwargs)
+
+    def save(self) -> ObjectRef[str]:
+        return self.actor.save.remote()
+
+    def processed_until(self) -> ObjectRef[datetime]:
+        return self.actor.processed_until.remote()
+
+
+class ExchangeBroker:
+    """The :class:`agent.ports.Broker` port over the ``SimExchange`` actor (blocking calls,
+    for the synchronous services that use a broker)."""
+
+    def __init__(self, exchange: SimExchangeHandle, *, timeout_s: float = 60.0) -> None:
+        self._exchange = exchange
+        self._timeout_s = timeout_s
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return get(self._exchange.call(method, *args, **kwargs), timeout_s=self._timeout_s)
+
+    def get_account(self) -> AccountSnapshot:
+        result: AccountSnapshot = self._call("get_account")
+        return result
+
+    def get_positions(self) -> list[BrokerPosition]:
+        result: list[BrokerPosition] = self._call("get_positions")
+        return result
+
+    def submit_order(self, request: OrderRequest) -> BrokerOrder:
+        result: BrokerOrder = self._call("submit_order", request)
+        return result
+
+    def get_order(self, order_id: str) -> BrokerOrder:
+        result: BrokerOrder = self._call("get_order", order_id)
+        return result
+
+    def get_order_by_client_id(self, client_order_id: str) -> BrokerOrder | None:
+        result: BrokerOrder | None = self._call("get_order_by_client_id", client_order_id)
+        return result
+
+    def list_orders(
+        self,
+        *,
+        status: OrderQueryStatus = "open",
+        after: datetime | None = None,
+        limit: int = 500,
+    ) -> list[BrokerOrder]:
+        result: list[BrokerOrder] = self._call(
+            "list_orders", status=status, after=after, limit=limit
+        )
+        return result
+
+    def cancel_order(self, order_id: str) -> None:
+        self._call("cancel_order", order_id)
+
+    def replace_order(
+        self,
+        order_id: str,
+        *,
+        limit_price: Decimal,
+        client_order_id: str,
+        qty: int | None = None,
+    ) -> BrokerOrder:
+        result: BrokerOrder = self._call(
+            "replace_order",
+            order_id,
+            limit_price=limit_price,
+            client_order_id=client_order_id,
+            qty=qty,
+        )
+        return result
+
+    def get_activities(
+        self,
+        *,
+        after_id: str | None = None,
+        types: Sequence[ActivityType] | None = None,
+    ) -> list[Activity]:
+        result: list[Activity] = self._call("get_activities", after_id=after_id, types=types)
+        return result
+
+    def fills(self, *, order_id: str | None = None) -> list[Fill]:
+        result: list[Fill] = self._call("fills", order_id=order_id)
+        return result
+
+
+# --------------------------------------------------------------------------- governor
+
+
+class GovernorHandle(_Handle):
+    def acquire(self, budget: str, priority: Priority) -> ObjectRef[float]:
+        return self.actor.acquire.remote(budget, int(priority))
+
+    def stats(self) -> ObjectRef[dict[str, dict[str, float]]]:
+        return self.actor.stats.remote()
+
+
+class GovernorLimiter:
+    """A :class:`agent.marketdata.governor.RequestLimiter` over the shared ``Governor`` actor:
+    one blocking call per request; the actor holds the caller until the budget has room."""
+
+    def __init__(self, governor: GovernorHandle, budget: str) -> None:
+        self._governor = governor
+        self._budget = budget
+        self.waited_s = 0.0
+
+    def acquire(self, priority: Priority) -> None:
+        self.waited_s += get(self._governor.acquire(self._budget, priority))
+
+
+# --------------------------------------------------------------------------- services
+
+
+class MarketDataHandle(_Handle):
+    def warm(self, symbols: Sequence[str]) -> ObjectRef[int]:
+        return self.actor.warm.remote(list(symbols))
+
+    def scan_input(self, symbol: str, scan_id: str) -> ObjectRef[ScanInput | SymbolScan]:
+        """A ref to the symbol's scan input (or its data rejection); never fetched by the
+        caller: pass it straight to a scanner."""
+        return self.actor.scan_input.remote(symbol, scan_id)
+
+    def record_atm_ivs(self, observations: Sequence[tuple[str, date, float]]) -> ObjectRef[int]:
+        return self.actor.record_atm_ivs.remote(list(observations))
+
+    def data_age_s(self) -> ObjectRef[float | None]:
+        return self.actor.data_age_s.remote()
+
+
+class ScannerPool:
+    """The scanner actors; per-symbol scans are spread round-robin."""
+
+    def __init__(self, actors: Sequence[ActorHandle]) -> None:
+        if not actors:
+            raise ValueError("the scanner pool needs at least one scanner")
+        self.actors = list(actors)
+        self._next = itertools.cycle(range(len(self.actors)))
+
+    def scan(self, scan_input: ObjectRef[ScanInput | SymbolScan]) -> ObjectRef[SymbolScan]:
+        return self.actors[next(self._next)].scan.remote(scan_input)
+
+    def pings(self) -> list[ObjectRef[dict[str, Any]]]:
+        return [actor.ping.remote() for actor in self.actors]
+
+
+class RiskHandle(_Handle):
+    def evaluate(self, candidate: Candidate, account: AccountSnapshot) -> ObjectRef[RiskDecision]:
+        return self.actor.evaluate.remote(candidate, account)
+
+    def trading_state(self) -> ObjectRef[TradingState]:
+        return self.actor.trading_state.remote()
+
+    def flatten_requested(self) -> ObjectRef[bool]:
+        return self.actor.flatten_requested.remote()
+
+    def update(
+        self, account: AccountSnapshot, marks: Sequence[TradeMark], data_age_s: float | None
+    ) -> ObjectRef[TradingState]:
+        return self.actor.update.remote(account, list(marks), data_age_s)
+
+    def record_broker_error(self, kind: str, message: str) -> ObjectRef[TradingState]:
+        return self.actor.record_broker_error.remote(kind, message)
+
+    def record_auth_failure(self, message: str) -> ObjectRef[TradingState]:
+        return self.actor.record_auth_failure.remote(message)
+
+    def clear_flatten(self) -> ObjectRef[None]:
+        return self.actor.clear_flatten.remote()
+
+    def halt(self, reason: str, flatten: bool = False) -> ObjectRef[None]:
+        return self.actor.halt.remote(reason, flatten)
+
+    def resume(self, reason: str) -> ObjectRef[None]:
+        return self.actor.resume.remote(reason)
+
+
+class ExecutionHandle(_Handle):
+    def open_trade(self, candidate: Candidate, decision: RiskDecision) -> ObjectRef[str | None]:
+        return self.actor.open_trade.remote(candidate, decision)
+
+    def close_trade(self, action: ExitAction) -> ObjectRef[str | None]:
+        return self.actor.close_trade.remote(action)
+
+    def roll_trade(self, roll: RollAction, decision: RiskDecision) -> ObjectRef[str | None]:
+        return self.actor.roll_trade.remote(roll, decision)
+
+    def submit_single_leg(self, action: SingleLegAction) -> ObjectRef[str | None]:
+        return self.actor.submit_single_leg.remote(action)
+
+    def flatten(self) -> ObjectRef[int]:
+        return self.actor.flatten.remote()
+
+    def work(self) -> ObjectRef[WorkReport]:
+        return self.actor.work.remote()
+
+    def reconcile(self) -> ObjectRef[ReconcileReport]:
+        return self.actor.reconcile.remote()
+
+    def end_of_day(self) -> ObjectRef[int]:
+        return self.actor.end_of_day.remote()
+
+    def account(self) -> ObjectRef[AccountSnapshot]:
+        return self.actor.account.remote()
+
+
+class MonitorHandle(_Handle):
+    def run(self, state: TradingState) -> ObjectRef[MonitorReport]:
+        return self.actor.run.remote(state)
+
+    def data_age_s(self) -> ObjectRef[float | None]:
+        return self.actor.data_age_s.remote()
+
+
+class LearningHandle(_Handle):
+    def daily_analysis(self, day: date) -> ObjectRef[None]:
+        return self.actor.daily_analysis.remote(day)
+
+    def weekly_learning(self, day: date) -> ObjectRef[None]:
+        return self.actor.weekly_learning.remote(day)
+
+
+class SupervisorHandle(_Handle):
+    def status(self) -> ObjectRef[dict[str, Any]]:
+        return self.actor.status.remote()
+
+    def stop(self) -> ObjectRef[bool]:
+        return self.actor.stop.remote()
+
+    def wait_done(self, timeout_s: float) -> ObjectRef[bool]:
+        return self.actor.wait_done.remote(timeout_s)
+
+    def heartbeat_now(self) -> ObjectRef[dict[str, dict[str, Any]]]:
+        return self.actor.heartbeat_now.remote()
+
+
+@dataclass(slots=True, kw_only=True)
+class SystemHandles:
+    """Every service actor of one system (the supervisor's view of the others)."""
+
+    namespace: str
+    market: MarketDataHandle
+    scanners: ScannerPool
+    risk: RiskHandle
+    execution: ExecutionHandle
+    monitor: MonitorHandle
+    learning: LearningHandle
+    exchange: SimExchangeHandle | None = None
+    governor: GovernorHandle | None = None
+    supervisor: SupervisorHandle | None = None
+    extra: dict[str, ActorHandle] = field(default_factory=dict)
+
+    @classmethod
+    def lookup(cls, namespace: str, *, mode: Mode, num_scanners: int) -> SystemHandles:
+        """Find the named actors of the system in ``namespace``."""
+        return cls(
+            namespace=namespace,
+            market=MarketDataHandle(lookup(ActorName.MARKET_DATA, namespace)),
+            scanners=ScannerPool(
+                [lookup(ActorName.SCANNER, namespace, i) for i in range(num_scanners)]
+            ),
+            risk=RiskHandle(lookup(ActorName.RISK, namespace)),
+            execution=ExecutionHandle(lookup(ActorName.EXECUTION, namespace)),
+            monitor=MonitorHandle(lookup(ActorName.MONITOR, namespace)),
+            learning=LearningHandle(lookup(ActorName.LEARNING, namespace)),
+            exchange=(
+                SimExchangeHandle(lookup(ActorName.SIM_EXCHANGE, namespace))
+                if mode is Mode.SIM
+                else None
+            ),
+            governor=(
+                GovernorHandle(lookup(ActorName.GOVERNOR, namespace))
+                if mode is not Mode.SIM
+                else None
+            ),
+            supervisor=(
+                SupervisorHandle(lookup(ActorName.SUPERVISOR, namespace))
+                if exists(ActorName.SUPERVISOR, namespace)
+                else None
+            ),
+        )
+
+    def service_actors(self) -> dict[str, ActorHandle]:
+        """Every actor but the supervisor, by registered name (for heartbeats and chaos)."""
+        actors: dict[str, ActorHandle] = {
+            actor_name(ActorName.MARKET_DATA): self.market.actor,
+            actor_name(ActorName.RISK): self.risk.actor,
+            actor_name(ActorName.EXECUTION): self.execution.actor,
+            actor_name(ActorName.MONITOR): self.monitor.actor,
+            actor_name(ActorName.LEARNING): self.learning.actor,
+        }
+        for i, scanner in enumerate(self.scanners.actors):
+            actors[actor_name(ActorName.SCANNER, i)] = scanner
+        if self.exchange is not None:
+            actors[actor_name(ActorName.SIM_EXCHANGE)] = self.exchange.actor
+        if self.governor is not None:
+            actors[actor_name(ActorName.GOVERNOR)] = self.governor.actor
+        return actors
+
+    def pings(self) -> dict[str, ObjectRef[dict[str, Any]]]:
+        return {name: actor.ping.remote() for name, actor in self.service_actors().items()}
+
+
+# --------------------------------------------------------------------------- the facade
+
+
+def _journal_decisions(records: Sequence[DecisionRecord]) -> None:
+    for record in records:
+        journal(
+            "decision",
+            decision_id=record.decision_id,
+            scan_id=record.scan_id,
+            underlying=record.underlying,
+            stage=record.stage,
+            outcome=record.outcome,
+            strategy=record.strategy,
+            candidate_id=record.candidate_id,
+            failed=[r.rule for r in record.failed_reasons],
+        )
+
+
+class RayServices:
+    """:class:`agent.engine.Services` over the actors (used inside the async Supervisor).
+
+    Data flow of a scan: one batched snapshot request warms MarketData's cache, then for
+    every symbol MarketData's ``scan_input`` ref goes straight into a scanner's ``scan`` (Ray
+    resolves it on the scanner's node); only the small ``SymbolScan`` results come back here.
+    Nothing in this class blocks the event loop: actor calls are awaited and the store writes
+    of decision records run on a worker thread.
+    """
+
+    def __init__(
+        self,
+        handles: SystemHandles,
+        *,
+        settings: AgentSettings,
+        store: Store,
+        clock: Clock,
+        call_timeout_s: float = 300.0,
+    ) -> None:
+        self.h = handles
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.call_timeout_s = call_timeout_s
+
+    async def _await(self, ref: Awaitable[T]) -> T:
+        try:
+            return await asyncio.wait_for(ref, self.call_timeout_s)
+        except RayTaskError as exc:
+            raise unwrap(exc) from None
+
+    async def _broker(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Feed broker trouble to the risk breakers, then let the loop boundary handle it."""
+        try:
+            return await self._await(call())
+        except BrokerAuthError as exc:
+            metrics.inc("broker_errors", kind=type(exc).__name__)
+            await self._await(self.h.risk.record_auth_failure(str(exc)))
+            raise
+        except TransientBrokerError as exc:
+            metrics.inc("broker_errors", kind=type(exc).__name__)
+            if "429" in str(exc):
+                metrics.inc("http_429")
+            await self._await(self.h.risk.record_broker_error(type(exc).__name__, str(exc)))
+            raise
+
+    # ------------------------------------------------------------------ scanning
+
+    async def scan(self, symbols: Sequence[str], scan_id: str) -> list[SymbolScan]:
+        await self._await(self.h.market.warm(symbols))
+        refs = [self.h.scanners.scan(self.h.market.scan_input(s, scan_id)) for s in symbols]
+        results = await asyncio.gather(*refs, return_exceptions=True)
+        scans: list[SymbolScan] = []
+        for symbol, result in zip(symbols, results, strict=True):
+            if isinstance(result, SymbolScan):
+                scans.append(result)
+                continue
+            error = unwrap(result) if isinstance(result, BaseException) else result
+            if isinstance(error, asyncio.CancelledError):
+                raise error
+            logger.warning("scan of {} failed: {}", symbol, error)
+            scans.append(
+                data_rejection(
+                    symbol,
+                    scan_id,
+                    self.clock.now(),
+                    DataError(f"scan failed: {type(error).__name__}: {error}"),
+                )
+            )
+        metrics.inc("symbols_scanned", len(symbols))
+        metrics.inc("candidates", sum(len(s.candidates) for s in scans))
+        return scans
+
+    async def record_decisions(self, records: Sequence[DecisionRecord]) -> None:
+        if not records:
+            return
+
+        def write() -> None:
+            with self.store.transaction() as tx:
+                tx.decisions.add_many(records)
+            _journal_decisions(records)
+
+        await asyncio.to_thread(write)
+
+    async def record_atm_ivs(self, scans: Sequence[SymbolScan]) -> None:
+        observations = [
+            (scan.underlying, scan.as_of.astimezone(ET).date(), scan.atm_iv) for scan in scans
+        ]
+        await self._await(self.h.market.record_atm_ivs(observations))
+
+    async def rank(
+        self, scans: Sequence[SymbolScan]
+    ) -> tuple[list[Candidate], list[DecisionRecord]]:
+        return await asyncio.to_thread(rank_candidates, scans, self.settings)
+
+    # ------------------------------------------------------------------ risk
+
+    async def account(self) -> AccountSnapshot:
+        return await self._broker(self.h.execution.account)
+
+    async def evaluate(self, candidate: Candidate, account: AccountSnapshot) -> RiskDecision:
+        decision = await self._await(self.h.risk.evaluate(candidate, account))
+        if not decision.approved:
+            metrics.inc("rejects", by="risk")
+        return decision
+
+    async def trading_state(self) -> TradingState:
+        state = await self._await(self.h.risk.trading_state())
+        metrics.set_gauge("trading_state", _STATE_LEVEL.get(state, 2))
+        return state
+
+    async def flatten_requested(self) -> bool:
+        return await self._await(self.h.risk.flatten_requested())
+
+    async def update_risk(
+        self, account: AccountSnapshot, marks: Sequence[TradeMark], data_age_s: float | None
+    ) -> TradingState:
+        state = await self._await(self.h.risk.update(account, marks, data_age_s))
+        metrics.set_gauge("trading_state", _STATE_LEVEL.get(state, 2))
+        return state
+
+    # ------------------------------------------------------------------ execution
+
+    async def _order(self, kind: str, call: Callable[[], Awaitable[str | None]]) -> str | None:
+        result = await self._broker(call)
+        if result is not None:
+            metrics.inc("orders", kind=kind)
+        return result
+
+    async def open_trade(self, candidate: Candidate, decision: RiskDecision) -> str | None:
+        return await self._order("open", lambda: self.h.execution.open_trade(candidate, decision))
+
+    async def close_trade(self, action: ExitAction) -> str | None:
+        return await self._order("close", lambda: self.h.execution.close_trade(action))
+
+    async def roll_trade(self, roll: RollAction, decision: RiskDecision) -> str | None:
+        return await self._order("roll", lambda: self.h.execution.roll_trade(roll, decision))
+
+    async def submit_single_leg(self, action: SingleLegAction) -> str | None:
+        return await self._order("single_leg", lambda: self.h.execution.submit_single_leg(action))
+
+    async def flatten(self) -> int:
+        closed = await self._broker(self.h.execution.flatten)
+        await self._await(self.h.risk.clear_flatten())
+        return closed
+
+    async def work_orders(self) -> WorkReport:
+        report = await self._broker(self.h.execution.work)
+        metrics.inc("fills", report.fills)
+        return report
+
+    async def reconcile(self) -> ReconcileReport:
+        return await self._broker(self.h.execution.reconcile)
+
+    async def end_of_day(self) -> None:
+        await self._broker(self.h.execution.end_of_day)
+        if self.h.exchange is not None:
+            await self._await(self.h.exchange.save())
+
+    # ------------------------------------------------------------------ monitoring, learning
+
+    async def monitor(self, state: TradingState) -> MonitorReport:
+        return await self._await(self.h.monitor.run(state))
+
+    async def data_age_s(self) -> float | None:
+        ages = await asyncio.gather(
+            self._await(self.h.monitor.data_age_s()), self._await(self.h.market.data_age_s())
+        )
+        known = [age for age in ages if age is not None]
+        return min(known) if known else None
+
+    async def daily_analysis(self, day: date) -> None:
+        await self._await(self.h.learning.daily_analysis(day))
+
+    async def weekly_learning(self, day: date) -> None:
+        await self._await(self.h.learning.weekly_learning(day))
+
+
+_STATE_LEVEL = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}

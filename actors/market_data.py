@@ -1,0 +1,74 @@
+"""The ``MarketData`` actor: wraps :class:`MarketDataService` (TTL cache on the clock, IV
+history, scan inputs). Its results stay in the object store: a scan input is returned as a
+ref that the supervisor hands to a scanner without fetching it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import ray
+
+from actors.base import AsyncShell
+from actors.handles import GovernorHandle, GovernorLimiter, lookup
+from actors.options import ActorName
+from agent.config import AgentSettings
+from agent.domain import ScanInput, SymbolScan
+from agent.errors import DataError
+from agent.marketdata.service import MarketDataService
+from agent.signals import data_rejection
+
+
+class MarketDataShell(AsyncShell):
+    def __init__(self, settings: AgentSettings, namespace: str) -> None:
+        runtime = self._boot(settings, "market_data")
+        self._start_worker("market-data")
+        limiters: dict[str, Any] = {}
+        if not runtime.sim:
+            governor = GovernorHandle(lookup(ActorName.GOVERNOR, namespace))
+            limiters = {
+                "data_limiter": GovernorLimiter(governor, "data"),
+                "trading_limiter": GovernorLimiter(governor, "trading"),
+            }
+        self.service = MarketDataService(
+            market_data=runtime.market_source(**limiters),
+            store=runtime.store,
+            clock=runtime.clock,
+            settings=settings,
+            calendar=runtime.calendar,
+        )
+
+    async def warm(self, symbols: Sequence[str]) -> int:
+        """One batched snapshot request for the whole watchlist, and the market context."""
+        snapshots = await self._off(self.service.snapshots, list(symbols))
+        await self._off(self.service.context)
+        return len(snapshots)
+
+    async def scan_input(self, symbol: str, scan_id: str) -> ScanInput | SymbolScan:
+        """The symbol's scan input, or its recorded rejection when it has no usable data."""
+        try:
+            return await self._off(self.service.scan_input, symbol, scan_id)
+        except DataError as exc:
+            return data_rejection(symbol, scan_id, self.runtime.clock.now(), exc)
+
+    async def record_atm_ivs(self, observations: Sequence[tuple[str, date, float]]) -> int:
+        def write() -> int:
+            for symbol, on, atm_iv in observations:
+                self.service.record_atm_iv(symbol, on, atm_iv)
+            return len(observations)
+
+        return await self._off(write)
+
+    async def data_age_s(self) -> float | None:
+        return self.service.data_age_s()
+
+    async def ping(self) -> dict[str, Any]:
+        return {
+            **self._ping(),
+            "cache_hits": self.service.cache.hits,
+            "cache_misses": self.service.cache.misses,
+        }
+
+
+MarketDataActor = ray.remote(MarketDataShell)

@@ -1,0 +1,59 @@
+"""The ``Monitor`` actor: exits, rolls, assignment/expiry and pin risk over open trades.
+
+Async shell; the service runs on one worker thread with this process's own market data
+service (quotes are never cached, so nothing is lost by not sharing MarketData's cache). It
+rebuilds from the store on every pass: a restart loses nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray
+
+from actors.base import AsyncShell
+from actors.handles import GovernorHandle, GovernorLimiter, lookup
+from actors.options import ActorName
+from agent.config import AgentSettings
+from agent.domain import MonitorReport, TradingState
+from agent.marketdata.service import MarketDataService
+from agent.monitor import MonitorService
+
+
+class MonitorShell(AsyncShell):
+    def __init__(self, settings: AgentSettings, namespace: str) -> None:
+        runtime = self._boot(settings, "monitor")
+        self._start_worker("monitor")
+        limiters: dict[str, Any] = {}
+        if not runtime.sim:
+            governor = GovernorHandle(lookup(ActorName.GOVERNOR, namespace))
+            limiters = {
+                "data_limiter": GovernorLimiter(governor, "data"),
+                "trading_limiter": GovernorLimiter(governor, "trading"),
+            }
+        self.market = MarketDataService(
+            market_data=runtime.market_source(**limiters),
+            store=runtime.store,
+            clock=runtime.clock,
+            settings=settings,
+            calendar=runtime.calendar,
+        )
+        self.service = MonitorService(
+            market=self.market,
+            alerts=runtime.alerts(),
+            calendar=runtime.calendar,
+            store=runtime.store,
+            clock=runtime.clock,
+            settings=settings,
+        )
+
+    async def run(self, state: TradingState) -> MonitorReport:
+        return await self._off(self.service.run, state)
+
+    async def data_age_s(self) -> float | None:
+        return self.market.data_age_s()
+
+    async def ping(self) -> dict[str, Any]:
+        return self._ping()
+
+
+MonitorActor = ray.remote(MonitorShell)

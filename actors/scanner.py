@@ -1,0 +1,43 @@
+"""A ``Scanner`` actor of the pool: the per-symbol scan (chain enrichment with the numba
+kernels, filters, strategies, decision records). Pure: a retried scan gives the same result."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import ray
+
+from actors.base import Shell
+from agent.clock import monotonic_s
+from agent.config import AgentSettings
+from agent.domain import ScanInput, SymbolScan
+from agent.signals import scan_symbol
+
+
+class ScannerShell(Shell):
+    def __init__(self, settings: AgentSettings, index: int) -> None:
+        self._boot(settings, f"scanner-{index}")
+        self.settings = settings
+        self.index = index
+        self.scanned = 0
+
+    def scan(self, item: ScanInput | SymbolScan) -> SymbolScan:
+        """Scan one symbol's input (a data rejection passes through unchanged)."""
+        if isinstance(item, SymbolScan):
+            return item
+        self.calls += 1
+        started = monotonic_s()
+        try:
+            result = scan_symbol(item, self.settings)
+        except Exception:
+            self.errors += 1
+            raise
+        self.scanned += 1
+        return replace(result, elapsed_ms=(monotonic_s() - started) * 1000.0)
+
+    def ping(self) -> dict[str, Any]:
+        return {**self._ping(), "index": self.index, "scanned": self.scanned}
+
+
+ScannerActor = ray.remote(ScannerShell)

@@ -1,0 +1,92 @@
+"""The ``SimExchange`` actor (sim mode): holds the one simulated exchange of the system.
+
+Other actors reach it through :class:`actors.handles.ExchangeBroker` (the Broker port). Its
+state goes to ``sim.state_file``: after every call that changed the book (submit, cancel,
+replace), whenever processed time crosses a session close (end of day: DAY orders expire,
+options expire or are assigned), at least every few wall seconds while calls come in, and on
+:meth:`save` (the system's shutdown). Fills between two saves are replayed identically after
+a restore: the exchange's randomness and ids are hashes of (seed, order, minute), and the
+market model is a pure function of time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from actors.base import Shell
+from actors.handles import BROKER_METHODS
+from agent.adapters.sim.exchange import SimExchange
+from agent.calendar import ET
+from agent.clock import monotonic_s
+from agent.config import AgentSettings
+from agent.factories import build_sim_exchange
+from agent.logging import logger
+
+MUTATING = frozenset({"submit_order", "cancel_order", "replace_order"})
+PERIODIC_SAVE_S = 2.0
+
+
+class SimExchangeShell(Shell):
+    def __init__(self, settings: AgentSettings) -> None:
+        runtime = self._boot(settings, "sim_exchange")
+        self.path = Path(settings.sim.state_file)
+        self.exchange: SimExchange = build_sim_exchange(
+            settings, runtime.clock, runtime.model(), runtime.calendar
+        )
+        self._saved_phase = self._phase()
+        self._saved_at = monotonic_s()
+        self.saves = 0
+        logger.info(
+            "sim exchange {} at {} ({})",
+            "resumed" if self.path.exists() else "created",
+            self.exchange.processed_until,
+            self.path,
+        )
+        self.save()
+
+    def _phase(self) -> tuple[str, bool]:
+        """(ET date, open?) of processed time: a change means a close (or a new day) was
+        processed."""
+        at = self.exchange.processed_until
+        return at.astimezone(ET).date().isoformat(), self.runtime.calendar.is_open(at)
+
+    def call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if method not in BROKER_METHODS:
+            raise AttributeError(f"SimExchange has no broker method {method!r}")
+        self.calls += 1
+        try:
+            return getattr(self.exchange, method)(*args, **kwargs)
+        except Exception:
+            self.errors += 1
+            raise
+        finally:
+            self._after(method)
+
+    def _after(self, method: str) -> None:
+        if (
+            method in MUTATING
+            or self._phase() != self._saved_phase
+            or monotonic_s() - self._saved_at >= PERIODIC_SAVE_S
+        ):
+            self.save()
+
+    def save(self) -> str:
+        """Write the state file now (atomically); returns its path."""
+        self.exchange.save(self.path)
+        self._saved_phase = self._phase()
+        self._saved_at = monotonic_s()
+        self.saves += 1
+        return str(self.path)
+
+    def processed_until(self) -> datetime:
+        return self.exchange.processed_until
+
+    def ping(self) -> dict[str, Any]:
+        return {**self._ping(), "saves": self.saves}
+
+
+SimExchangeActor = ray.remote(SimExchangeShell)

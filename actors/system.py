@@ -1,0 +1,393 @@
+"""Start or connect: Ray, the clock anchor, the named actors, and the run's summary.
+
+``optagent run`` (``actors/cli.py``) calls :func:`connect` then :meth:`AgentSystem.start`:
+
+1. :func:`connect` starts a local Ray instance (``address="local"``: never an old cluster
+   by accident) or joins ``--address`` / ``RAY_ADDRESS`` / ``ray.address``.
+2. In sim mode the effective settings come from the market model, and the clock anchor is
+   stored *before* any actor exists: simulated time resumes where the previous run stopped
+   (the later of the exchange's saved time and the supervisor's last health snapshot).
+3. The service actors are created (named, in ``ray.namespace``, detached if ``ray.detached``)
+   and must answer a ping; the Supervisor comes last and starts the loops in its constructor.
+
+If a supervisor of the namespace is already alive (detached system), the driver attaches to
+it instead: nothing is re-anchored or re-created.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from actors.execution import ExecutionActor
+from actors.governor import GovernorActor
+from actors.handles import (
+    SupervisorHandle,
+    SystemHandles,
+    exists,
+    get,
+    lookup,
+    ready,
+    spawn,
+)
+from actors.learning import LearningActor
+from actors.market_data import MarketDataActor
+from actors.monitor import MonitorActor
+from actors.options import ActorName
+from actors.risk import RiskActor
+from actors.runtime import provisional_anchor, read_anchor, write_anchor
+from actors.scanner import ScannerActor
+from actors.sim_exchange import SimExchangeActor
+from actors.supervisor import HEALTH_KEY, HEARTBEAT_S, RunPlan, SupervisorActor, new_run_id
+from agent.adapters.sim.market import MarketModel
+from agent.calendar import ET, MarketCalendar, et_datetime, market_calendar
+from agent.clock import Clock, SystemClock
+from agent.config import AgentSettings
+from agent.domain import Mode, OrderStatus, TradeStatus
+from agent.factories import (
+    accelerated_clock,
+    build_store,
+    new_anchor,
+    saved_sim_time,
+    sim_settings,
+    sim_start,
+)
+from agent.logging import logger
+from agent.ports import Store
+from agent.schedule import Schedule
+
+STOP_AFTER_ANALYSIS = timedelta(minutes=2)
+"""The backstop stop time: this long after the last session's daily analysis (inside the
+accelerated clock's active window around the job)."""
+READY_TIMEOUT_S = 180.0
+
+
+# --------------------------------------------------------------------------- Ray
+
+
+def resolve_address(settings: AgentSettings, address: str | None = None) -> str | None:
+    """``--address`` > ``RAY_ADDRESS`` > ``ray.address``; None starts a local instance."""
+    return address or os.environ.get("RAY_ADDRESS") or settings.ray.address
+
+
+def connect(
+    settings: AgentSettings,
+    *,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    include_dashboard: bool | None = None,
+    temp_dir: str | None = None,
+    log_to_driver: bool = True,
+) -> dict[str, Any]:
+    """Start a local Ray instance or join a cluster, in the agent's namespace.
+
+    A local instance never uses port 6379 (its GCS picks a free port); the dashboard binds
+    127.0.0.1:``ray.dashboard_port`` (8265) when ``ray.include_dashboard``."""
+    if ray.is_initialized():
+        return {"address": None, "joined": False, "dashboard_url": None}
+    target = resolve_address(settings, address)
+    namespace = settings.ray.namespace
+    if target:
+        context = ray.init(address=target, namespace=namespace, log_to_driver=log_to_driver)
+        joined = True
+    else:
+        dashboard = (
+            settings.ray.include_dashboard if include_dashboard is None else include_dashboard
+        )
+        kwargs: dict[str, Any] = {
+            "address": "local",
+            "namespace": namespace,
+            "include_dashboard": dashboard,
+            "log_to_driver": log_to_driver,
+        }
+        if dashboard:
+            kwargs["dashboard_port"] = settings.ray.dashboard_port
+        if num_cpus is not None:
+            kwargs["num_cpus"] = num_cpus
+        if temp_dir is not None:
+            kwargs["_temp_dir"] = temp_dir
+        context = ray.init(**kwargs)
+        joined = False
+    url = getattr(context, "dashboard_url", None) or None
+    info = {
+        "address": target or "local",
+        "joined": joined,
+        "dashboard_url": f"http://{url}" if url and not str(url).startswith("http") else url,
+        "namespace": namespace,
+    }
+    logger.info("ray: {} (namespace {}, dashboard {})", info["address"], namespace, url)
+    return info
+
+
+def scanner_count(settings: AgentSettings) -> int:
+    """``ray.num_scanners``, or one per CPU of the cluster (at least one)."""
+    if settings.ray.num_scanners > 0:
+        return settings.ray.num_scanners
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+# --------------------------------------------------------------------------- run plan
+
+
+def last_session_for(
+    start_at: datetime, days: int, calendar: MarketCalendar, schedule: Schedule
+) -> date:
+    """The ``days``-th trading session whose daily analysis is still ahead at ``start_at``."""
+    if days < 1:
+        raise ValueError(f"days must be ≥ 1 (got {days})")
+    analysis = schedule.settings.daily_analysis_time
+    day = calendar.next_session(start_at.astimezone(ET).date(), inclusive=True)
+    if et_datetime(day, analysis) <= start_at:
+        day = calendar.next_session(day)
+    for _ in range(days - 1):
+        day = calendar.next_session(day)
+    return day
+
+
+def plan_run(
+    settings: AgentSettings,
+    *,
+    symbols: tuple[str, ...],
+    num_scanners: int,
+    start_at: datetime,
+    days: int | None,
+    calendar: MarketCalendar,
+    heartbeat_s: float = HEARTBEAT_S,
+) -> RunPlan:
+    last_session = stop_at = None
+    if days is not None:
+        schedule = Schedule(settings.schedule, calendar)
+        last_session = last_session_for(start_at, days, calendar, schedule)
+        stop_at = (
+            et_datetime(last_session, settings.schedule.daily_analysis_time) + STOP_AFTER_ANALYSIS
+        )
+    return RunPlan(
+        run_id=new_run_id(),
+        symbols=symbols,
+        num_scanners=num_scanners,
+        stop_at=stop_at,
+        last_session=last_session,
+        heartbeat_s=heartbeat_s,
+    )
+
+
+# --------------------------------------------------------------------------- sim time
+
+
+def last_recorded_sim_time(store: Store) -> datetime | None:
+    """The simulated time of the supervisor's last health snapshot, if any."""
+    with store.transaction() as tx:
+        raw = tx.state.get(HEALTH_KEY)
+    value = raw.get("sim_now") if raw else None
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def resume_time(settings: AgentSettings, store: Store, calendar: MarketCalendar) -> datetime:
+    """Where simulated time resumes: the later of the exchange's saved time and the last
+    health snapshot (a restart never moves the clock backwards past what the database saw);
+    the configured start for a fresh run."""
+    known = [t for t in (saved_sim_time(settings), last_recorded_sim_time(store)) if t]
+    if Path(settings.sim.state_file).exists() and known:
+        return max(known)
+    return sim_start(settings, calendar)
+
+
+# --------------------------------------------------------------------------- the system
+
+
+@dataclass(slots=True, kw_only=True)
+class AgentSystem:
+    settings: AgentSettings
+    """The effective settings the actors run with."""
+    namespace: str
+    handles: SystemHandles
+    supervisor: SupervisorHandle
+    plan: RunPlan | None
+    store: Store
+    clock: Clock
+    attached: bool = False
+    owned: list[Any] = field(default_factory=list)
+    """The handles returned at creation: a non-detached actor lives as long as its creator
+    holds them."""
+
+    # ------------------------------------------------------------------ start
+
+    @classmethod
+    def start(
+        cls,
+        settings: AgentSettings,
+        *,
+        days: int | None = None,
+        heartbeat_s: float = HEARTBEAT_S,
+    ) -> AgentSystem:
+        """Create (or attach to) the system in ``ray.namespace``; Ray must be connected."""
+        namespace = settings.ray.namespace
+        detached = settings.ray.detached
+        calendar = market_calendar()
+        schedule = Schedule(settings.schedule, calendar)
+        if settings.mode is Mode.SIM:
+            model = MarketModel.from_settings(settings)
+            effective = sim_settings(settings, model)
+            symbols = model.symbols
+        else:
+            effective = settings
+            symbols = tuple(settings.universe.watchlist)
+        store = build_store(effective)
+        if exists(ActorName.SUPERVISOR, namespace):
+            return cls._attach(effective, namespace, store, schedule)
+
+        clock: Clock = SystemClock()
+        start_at: datetime | None = None
+        if effective.mode is Mode.SIM:
+            # Simulated time stands still while the actors start (see SharedClock).
+            start_at = resume_time(effective, store, calendar)
+            write_anchor(store, provisional_anchor(start_at, effective.sim.speed))
+        num_scanners = scanner_count(effective)
+        common = {"namespace": namespace, "detached": detached}
+        first = (
+            spawn(SimExchangeActor, ActorName.SIM_EXCHANGE, effective, **common)
+            if effective.mode is Mode.SIM
+            else spawn(GovernorActor, ActorName.GOVERNOR, effective, **common)
+        )
+        ready([first], timeout_s=READY_TIMEOUT_S)
+        spawned = [
+            spawn(MarketDataActor, ActorName.MARKET_DATA, effective, namespace, **common),
+            *(
+                spawn(ScannerActor, ActorName.SCANNER, effective, i, index=i, **common)
+                for i in range(num_scanners)
+            ),
+            spawn(RiskActor, ActorName.RISK, effective, **common),
+            spawn(MonitorActor, ActorName.MONITOR, effective, namespace, **common),
+            spawn(LearningActor, ActorName.LEARNING, effective, **common),
+            spawn(ExecutionActor, ActorName.EXECUTION, effective, namespace, **common),
+        ]
+        ready(spawned, timeout_s=READY_TIMEOUT_S)
+        handles = SystemHandles.lookup(namespace, mode=effective.mode, num_scanners=num_scanners)
+        plan = plan_run(
+            effective,
+            symbols=symbols,
+            num_scanners=num_scanners,
+            start_at=start_at or clock.now(),
+            days=days,
+            calendar=calendar,
+            heartbeat_s=heartbeat_s,
+        )
+        supervisor = SupervisorHandle(
+            spawn(SupervisorActor, ActorName.SUPERVISOR, effective, namespace, plan, **common)
+        )
+        owned = [first, *spawned, supervisor.actor]
+        get(supervisor.ping(), timeout_s=READY_TIMEOUT_S)
+        if start_at is not None:
+            anchor = new_anchor(start_at, effective.sim.speed)
+            write_anchor(store, anchor)
+            clock = accelerated_clock(anchor, schedule)
+            logger.info("sim clock started at {} (speed {}x)", start_at, anchor.speed)
+        handles.supervisor = supervisor
+        return cls(
+            settings=effective,
+            namespace=namespace,
+            handles=handles,
+            supervisor=supervisor,
+            plan=plan,
+            store=store,
+            clock=clock,
+            owned=owned,
+        )
+
+    @classmethod
+    def _attach(
+        cls, settings: AgentSettings, namespace: str, store: Store, schedule: Schedule
+    ) -> AgentSystem:
+        supervisor = SupervisorHandle(lookup(ActorName.SUPERVISOR, namespace))
+        status = get(supervisor.status(), timeout_s=READY_TIMEOUT_S)
+        clock: Clock = SystemClock()
+        anchor = read_anchor(store)
+        if settings.mode is Mode.SIM and anchor is not None:
+            clock = accelerated_clock(anchor, schedule)
+        scanners = sum(
+            1 for name in status.get("actors", {}) if name.startswith(ActorName.SCANNER.value)
+        )
+        handles = SystemHandles.lookup(namespace, mode=settings.mode, num_scanners=max(1, scanners))
+        handles.supervisor = supervisor
+        logger.info("attached to the running system in namespace {}", namespace)
+        return cls(
+            settings=settings,
+            namespace=namespace,
+            handles=handles,
+            supervisor=supervisor,
+            plan=None,
+            store=store,
+            clock=clock,
+            attached=True,
+        )
+
+    # ------------------------------------------------------------------ control
+
+    def status(self, timeout_s: float = 30.0) -> dict[str, Any]:
+        return get(self.supervisor.status(), timeout_s=timeout_s)
+
+    def wait(self, timeout_s: float) -> bool:
+        return get(self.supervisor.wait_done(timeout_s), timeout_s=timeout_s + 30.0)
+
+    def stop(self, timeout_s: float = 120.0) -> bool:
+        """Stop the loops (final reconcile and exchange save follow) and wait for them."""
+        get(self.supervisor.stop(), timeout_s=30.0)
+        return self.wait(timeout_s)
+
+    def shutdown(self, *, kill: bool = True) -> None:
+        """Save the exchange and, unless the system is detached, end every actor."""
+        if self.handles.exchange is not None:
+            try:
+                get(self.handles.exchange.save(), timeout_s=60.0)
+            except Exception:
+                logger.exception("exchange save at shutdown failed")
+        if kill and not self.settings.ray.detached:
+            for actor in [self.supervisor.actor, *self.handles.service_actors().values()]:
+                try:
+                    ray.kill(actor, no_restart=True)
+                except Exception:
+                    logger.opt(exception=True).debug("kill failed")
+
+    # ------------------------------------------------------------------ summary
+
+    def summary(self, status: dict[str, Any] | None = None) -> dict[str, Any]:
+        return run_summary(self.settings, self.store, status or self.status())
+
+
+def run_summary(settings: AgentSettings, store: Store, status: dict[str, Any]) -> dict[str, Any]:
+    """Trades, P&L, fills, rejects and loop health of the run, from the store and the
+    supervisor's status."""
+    with store.transaction() as tx:
+        trades = tx.trades.list()
+        fills = tx.fills.list()
+        rejected = tx.orders.list_orders(statuses=[OrderStatus.REJECTED])
+        orders = tx.orders.list_orders()
+        latest = tx.account_snapshots.latest()
+    closed = [t for t in trades if t.status is TradeStatus.CLOSED]
+    live = [t for t in trades if t.status in (TradeStatus.OPEN, TradeStatus.CLOSING)]
+    realized = sum((t.realized_pnl for t in closed), Decimal(0))
+    equity = latest.equity if latest is not None else None
+    initial = Decimal(str(settings.sim.initial_cash_usd)) if settings.mode is Mode.SIM else None
+    return {
+        "sim_now": status.get("sim_now"),
+        "sessions": status.get("sessions", []),
+        "scans": status.get("scans", 0),
+        "trades_opened": len(trades),
+        "trades_open": len(live),
+        "trades_closed": len(closed),
+        "realized_pnl_usd": str(realized),
+        "equity_usd": str(equity) if equity is not None else None,
+        "pnl_usd": str(equity - initial) if equity is not None and initial is not None else None,
+        "orders": len(orders),
+        "fills": len(fills),
+        "rejects": len(rejected),
+        "trading_state": status.get("trading_state"),
+        "loops": status.get("loops", {}),
+        "actors": status.get("actors", {}),
+    }
