@@ -71,18 +71,18 @@ def spawn(
     namespace: str,
     detached: bool,
     index: int | None = None,
-) -> ActorHandle:
+) -> ActorHandle[Any]:
     """Create the named actor, or return the live one of that name in ``namespace``."""
     opts = options_for(name).ray_options()
     if detached:
         opts["lifetime"] = "detached"
-    handle: ActorHandle = actor_cls.options(
+    handle: ActorHandle[Any] = actor_cls.options(
         name=actor_name(name, index), namespace=namespace, get_if_exists=True, **opts
     ).remote(*args)
     return handle
 
 
-def lookup(name: ActorName, namespace: str, index: int | None = None) -> ActorHandle:
+def lookup(name: ActorName, namespace: str, index: int | None = None) -> ActorHandle[Any]:
     return ray.get_actor(actor_name(name, index), namespace=namespace)
 
 
@@ -94,7 +94,7 @@ def exists(name: ActorName, namespace: str, index: int | None = None) -> bool:
     return True
 
 
-def ready(actors: Sequence[ActorHandle], *, timeout_s: float) -> None:
+def ready(actors: Sequence[ActorHandle[Any]], *, timeout_s: float) -> None:
     """Block until every actor's constructor has finished (one batched wait, bounded)."""
     ray.get([actor.ping.remote() for actor in actors], timeout=timeout_s)
 
@@ -119,7 +119,7 @@ def get(ref: ObjectRef[T], *, timeout_s: float | None = None) -> T:
 
 
 class _Handle:
-    def __init__(self, actor: ActorHandle) -> None:
+    def __init__(self, actor: ActorHandle[Any]) -> None:
         self.actor = actor
 
     def ping(self) -> ObjectRef[dict[str, Any]]:
@@ -263,6 +263,12 @@ class MarketDataHandle(_Handle):
     def warm(self, symbols: Sequence[str]) -> ObjectRef[int]:
         return self.actor.warm.remote(list(symbols))
 
+    def prepare(self, symbols: Sequence[str]) -> ObjectRef[int]:
+        return self.actor.prepare.remote(list(symbols))
+
+    def clear_cache(self) -> ObjectRef[None]:
+        return self.actor.clear_cache.remote()
+
     def scan_input(self, symbol: str, scan_id: str) -> ObjectRef[ScanInput | SymbolScan]:
         """A ref to the symbol's scan input (or its data rejection); never fetched by the
         caller: pass it straight to a scanner."""
@@ -278,7 +284,7 @@ class MarketDataHandle(_Handle):
 class ScannerPool:
     """The scanner actors; per-symbol scans are spread round-robin."""
 
-    def __init__(self, actors: Sequence[ActorHandle]) -> None:
+    def __init__(self, actors: Sequence[ActorHandle[Any]]) -> None:
         if not actors:
             raise ValueError("the scanner pool needs at least one scanner")
         self.actors = list(actors)
@@ -311,6 +317,9 @@ class RiskHandle(_Handle):
 
     def record_auth_failure(self, message: str) -> ObjectRef[TradingState]:
         return self.actor.record_auth_failure.remote(message)
+
+    def request_flatten(self, reason: str) -> ObjectRef[None]:
+        return self.actor.request_flatten.remote(reason)
 
     def clear_flatten(self) -> ObjectRef[None]:
         return self.actor.clear_flatten.remote()
@@ -395,7 +404,7 @@ class SystemHandles:
     exchange: SimExchangeHandle | None = None
     governor: GovernorHandle | None = None
     supervisor: SupervisorHandle | None = None
-    extra: dict[str, ActorHandle] = field(default_factory=dict)
+    extra: dict[str, ActorHandle[Any]] = field(default_factory=dict)
 
     @classmethod
     def lookup(cls, namespace: str, *, mode: Mode, num_scanners: int) -> SystemHandles:
@@ -427,9 +436,9 @@ class SystemHandles:
             ),
         )
 
-    def service_actors(self) -> dict[str, ActorHandle]:
+    def service_actors(self) -> dict[str, ActorHandle[Any]]:
         """Every actor but the supervisor, by registered name (for heartbeats and chaos)."""
-        actors: dict[str, ActorHandle] = {
+        actors: dict[str, ActorHandle[Any]] = {
             actor_name(ActorName.MARKET_DATA): self.market.actor,
             actor_name(ActorName.RISK): self.risk.actor,
             actor_name(ActorName.EXECUTION): self.execution.actor,

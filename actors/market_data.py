@@ -45,6 +45,27 @@ class MarketDataShell(AsyncShell):
         await self._off(self.service.context)
         return len(snapshots)
 
+    async def prepare(self, symbols: Sequence[str]) -> int:
+        """Backfill IV history and daily bars for every symbol (run by the system while the
+        simulated clock still stands at the start); returns how many symbols have data."""
+
+        def load() -> int:
+            ready = 0
+            for symbol in symbols:
+                try:
+                    self.service.iv_history(symbol)
+                    self.service.bars_summary(symbol)
+                    ready += 1
+                except DataError:
+                    continue
+            return ready
+
+        return await self._off(load)
+
+    async def clear_cache(self) -> None:
+        """Drop every cached value (benchmarks time cold cycles with it)."""
+        self.service.cache.clear()
+
     async def scan_input(self, symbol: str, scan_id: str) -> ScanInput | SymbolScan:
         """The symbol's scan input, or its recorded rejection when it has no usable data."""
         try:

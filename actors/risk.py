@@ -51,6 +51,9 @@ class RiskShell(Shell):
         self.errors += 1
         return self.service.record_auth_failure(message)
 
+    def request_flatten(self, reason: str) -> None:
+        self.service.request_flatten(reason)
+
     def clear_flatten(self) -> None:
         self.service.clear_flatten()
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from agent.adapters.alerts import build_alerts
+from agent.adapters.alpaca import AlpacaMarketData
 from agent.adapters.sim.market import MarketModel
 from agent.adapters.sim.marketdata import SimMarketData
 from agent.calendar import MarketCalendar, market_calendar
@@ -147,8 +148,6 @@ class ActorRuntime:
         """The market data port of this mode (paper/live behind the shared budgets)."""
         if self.sim:
             return SimMarketData(self.model(), self.clock)
-        from agent.adapters.alpaca import AlpacaMarketData
-
         if data_limiter is None or trading_limiter is None:
             raise ConfigError("paper/live market data needs the shared request limiters")
         return AlpacaMarketData.from_settings(

@@ -16,6 +16,7 @@ with :class:`RayServices`) and the health of the system.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -104,10 +105,8 @@ class SupervisorShell(Shell):
     async def _sleep(self, seconds: float) -> None:
         """The runner's sleep, cut short by a stop (so the loops end within the simulated
         minute the stop came in, not a wall second later)."""
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
-        except TimeoutError:
-            pass
 
     def _stop_now(self) -> None:
         self.runner.stop()

@@ -28,6 +28,7 @@ import ray
 from actors.execution import ExecutionActor
 from actors.governor import GovernorActor
 from actors.handles import (
+    RayServices,
     SupervisorHandle,
     SystemHandles,
     exists,
@@ -129,7 +130,8 @@ def scanner_count(settings: AgentSettings) -> int:
     """``ray.num_scanners``, or one per CPU of the cluster (at least one)."""
     if settings.ray.num_scanners > 0:
         return settings.ray.num_scanners
-    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+    resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    return max(1, int(resources.get("CPU", 1)))
 
 
 # --------------------------------------------------------------------------- run plan
@@ -207,7 +209,7 @@ class AgentSystem:
     """The effective settings the actors run with."""
     namespace: str
     handles: SystemHandles
-    supervisor: SupervisorHandle
+    supervisor: SupervisorHandle | None
     plan: RunPlan | None
     store: Store
     clock: Clock
@@ -224,9 +226,16 @@ class AgentSystem:
         settings: AgentSettings,
         *,
         days: int | None = None,
-        heartbeat_s: float = HEARTBEAT_S,
+        heartbeat_s: float | None = None,
+        loops: bool = True,
+        start_at: datetime | None = None,
     ) -> AgentSystem:
-        """Create (or attach to) the system in ``ray.namespace``; Ray must be connected."""
+        """Create (or attach to) the system in ``ray.namespace``; Ray must be connected.
+
+        ``loops=False`` creates the service actors only (no Supervisor): the caller drives
+        cycles itself through :meth:`services` (benchmarks, the multi-node test).
+        ``start_at`` overrides where simulated time starts (default: resume or
+        ``sim.start_date``)."""
         namespace = settings.ray.namespace
         detached = settings.ray.detached
         calendar = market_calendar()
@@ -243,32 +252,53 @@ class AgentSystem:
             return cls._attach(effective, namespace, store, schedule)
 
         clock: Clock = SystemClock()
-        start_at: datetime | None = None
-        if effective.mode is Mode.SIM:
+        if effective.mode is not Mode.SIM:
+            start_at = None
+        else:
             # Simulated time stands still while the actors start (see SharedClock).
-            start_at = resume_time(effective, store, calendar)
+            start_at = start_at or resume_time(effective, store, calendar)
             write_anchor(store, provisional_anchor(start_at, effective.sim.speed))
         num_scanners = scanner_count(effective)
-        common = {"namespace": namespace, "detached": detached}
+
+        def make(actor_cls: Any, name: ActorName, *args: Any, index: int | None = None) -> Any:
+            return spawn(
+                actor_cls, name, *args, namespace=namespace, detached=detached, index=index
+            )
+
         first = (
-            spawn(SimExchangeActor, ActorName.SIM_EXCHANGE, effective, **common)
+            make(SimExchangeActor, ActorName.SIM_EXCHANGE, effective)
             if effective.mode is Mode.SIM
-            else spawn(GovernorActor, ActorName.GOVERNOR, effective, **common)
+            else make(GovernorActor, ActorName.GOVERNOR, effective)
         )
         ready([first], timeout_s=READY_TIMEOUT_S)
         spawned = [
-            spawn(MarketDataActor, ActorName.MARKET_DATA, effective, namespace, **common),
+            make(MarketDataActor, ActorName.MARKET_DATA, effective, namespace),
             *(
-                spawn(ScannerActor, ActorName.SCANNER, effective, i, index=i, **common)
+                make(ScannerActor, ActorName.SCANNER, effective, i, index=i)
                 for i in range(num_scanners)
             ),
-            spawn(RiskActor, ActorName.RISK, effective, **common),
-            spawn(MonitorActor, ActorName.MONITOR, effective, namespace, **common),
-            spawn(LearningActor, ActorName.LEARNING, effective, **common),
-            spawn(ExecutionActor, ActorName.EXECUTION, effective, namespace, **common),
+            make(RiskActor, ActorName.RISK, effective),
+            make(MonitorActor, ActorName.MONITOR, effective, namespace),
+            make(LearningActor, ActorName.LEARNING, effective),
+            make(ExecutionActor, ActorName.EXECUTION, effective, namespace),
         ]
         ready(spawned, timeout_s=READY_TIMEOUT_S)
         handles = SystemHandles.lookup(namespace, mode=effective.mode, num_scanners=num_scanners)
+        # While simulated time stands still: IV history backfill and daily bars for everyone.
+        prepared = get(handles.market.prepare(symbols), timeout_s=READY_TIMEOUT_S)
+        logger.info("market data prepared for {}/{} symbols", prepared, len(symbols))
+        owned: list[Any] = [first, *spawned]
+        if not loops:
+            return cls(
+                settings=effective,
+                namespace=namespace,
+                handles=handles,
+                supervisor=None,
+                plan=None,
+                store=store,
+                clock=cls._start_clock(store, schedule, start_at, effective),
+                owned=owned,
+            )
         plan = plan_run(
             effective,
             symbols=symbols,
@@ -276,10 +306,10 @@ class AgentSystem:
             start_at=start_at or clock.now(),
             days=days,
             calendar=calendar,
-            heartbeat_s=heartbeat_s,
+            heartbeat_s=heartbeat_s or float(effective.schedule.heartbeat_interval_s),
         )
         supervisor = SupervisorHandle(
-            spawn(SupervisorActor, ActorName.SUPERVISOR, effective, namespace, plan, **common)
+            make(SupervisorActor, ActorName.SUPERVISOR, effective, namespace, plan)
         )
         owned = [first, *spawned, supervisor.actor]
         get(supervisor.ping(), timeout_s=READY_TIMEOUT_S)
@@ -299,6 +329,18 @@ class AgentSystem:
             clock=clock,
             owned=owned,
         )
+
+    @staticmethod
+    def _start_clock(
+        store: Store, schedule: Schedule, start_at: datetime | None, settings: AgentSettings
+    ) -> Clock:
+        """Store the final anchor (sim): simulated time starts now for every actor."""
+        if start_at is None:
+            return SystemClock()
+        anchor = new_anchor(start_at, settings.sim.speed)
+        write_anchor(store, anchor)
+        logger.info("sim clock started at {} (speed {}x)", start_at, anchor.speed)
+        return accelerated_clock(anchor, schedule)
 
     @classmethod
     def _attach(
@@ -329,16 +371,29 @@ class AgentSystem:
 
     # ------------------------------------------------------------------ control
 
+    def _supervisor(self) -> SupervisorHandle:
+        if self.supervisor is None:
+            raise RuntimeError("this system was started without loops (no supervisor)")
+        return self.supervisor
+
     def status(self, timeout_s: float = 30.0) -> dict[str, Any]:
-        return get(self.supervisor.status(), timeout_s=timeout_s)
+        return get(self._supervisor().status(), timeout_s=timeout_s)
 
     def wait(self, timeout_s: float) -> bool:
-        return get(self.supervisor.wait_done(timeout_s), timeout_s=timeout_s + 30.0)
+        return get(self._supervisor().wait_done(timeout_s), timeout_s=timeout_s + 30.0)
 
     def stop(self, timeout_s: float = 120.0) -> bool:
         """Stop the loops (final reconcile and exchange save follow) and wait for them."""
-        get(self.supervisor.stop(), timeout_s=30.0)
+        get(self._supervisor().stop(), timeout_s=30.0)
         return self.wait(timeout_s)
+
+    def stop_soon(self) -> None:
+        """Ask the loops to stop without waiting (signal handlers)."""
+        self._supervisor().stop()
+
+    def services(self) -> RayServices:
+        """The Services facade over this system's actors, for a driver that runs cycles."""
+        return RayServices(self.handles, settings=self.settings, store=self.store, clock=self.clock)
 
     def shutdown(self, *, kill: bool = True) -> None:
         """Save the exchange and, unless the system is detached, end every actor."""
@@ -348,7 +403,8 @@ class AgentSystem:
             except Exception:
                 logger.exception("exchange save at shutdown failed")
         if kill and not self.settings.ray.detached:
-            for actor in [self.supervisor.actor, *self.handles.service_actors().values()]:
+            first = [self.supervisor.actor] if self.supervisor is not None else []
+            for actor in [*first, *self.handles.service_actors().values()]:
                 try:
                     ray.kill(actor, no_restart=True)
                 except Exception:
