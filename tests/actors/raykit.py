@@ -113,6 +113,7 @@ def invariant_problems(settings: AgentSettings) -> list[str]:
 
     - no duplicate orders: each client order id at most once at the exchange;
     - no orphans: every exchange order is known to the DB and belongs to an intent;
+    - no lost fills: the quantity executed per order and leg at the exchange is booked;
     - positions: the exchange's signed quantity per symbol equals our open legs';
     - limits (from the settings the risk actor used): trades per ET day, live trades per
       underlying at every entry, portfolio heat at the end.
@@ -134,6 +135,18 @@ def invariant_problems(settings: AgentSettings) -> list[str]:
             legs = tx.positions.list()
             trades = tx.trades.list()
             latest = tx.account_snapshots.latest()
+            booked: Counter[tuple[str, str]] = Counter()
+            for fill in tx.fills.list():
+                booked[(fill.order_id, fill.symbol)] += fill.qty
+        executed: Counter[tuple[str, str]] = Counter()
+        for fill in exchange.fills():
+            executed[(fill.order_id, fill.symbol)] += fill.qty
+        problems += [
+            f"order {order_id} {symbol}: {qty} executed at the exchange, "
+            f"{booked.get((order_id, symbol), 0)} booked"
+            for (order_id, symbol), qty in executed.items()
+            if booked.get((order_id, symbol), 0) != qty
+        ]
         ours: dict[str, int] = defaultdict(int)
         for leg in legs:
             if leg.status.value == "open":

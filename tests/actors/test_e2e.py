@@ -50,7 +50,9 @@ def test_two_simulated_days(ray_local: None, tmp_path: Path) -> None:
         daily = tx.metrics.list(period_type="daily")
         fills = tx.fills.list()
     assert summary["trades_opened"] == len(trades) > 0
-    assert any(t.status in (TradeStatus.OPEN, TradeStatus.CLOSING, TradeStatus.CLOSED) for t in trades)
+    assert any(
+        t.status in (TradeStatus.OPEN, TradeStatus.CLOSING, TradeStatus.CLOSED) for t in trades
+    )
     assert fills, "no fills booked"
     purposes = {i.purpose for i in intents}
     assert OrderPurpose.OPEN in purposes
