@@ -944,7 +944,7 @@ class Desk:
             logger.warning("look-up of {} failed ({}); retried next pass", client_order_id, exc)
             return False
         if found is not None:
-            outcome = self._price_outcome(record)
+            outcome = self.price_outcome(record)
             self.ingest(intent_id, client_order_id, found, step_outcome=outcome)
             if found.replaces:
                 previous = self.load(intent_id).by_order_id(found.replaces)
@@ -965,7 +965,7 @@ class Desk:
         assert record is not None
         if self._may_resend(view, record):
             logger.info("{} confirmed absent: sending it again", client_order_id)
-            self.send(intent_id, client_order_id, outcome=self._price_outcome(record))
+            self.send(intent_id, client_order_id, outcome=self.price_outcome(record))
         else:
             self.not_submitted(intent_id, client_order_id)
         return True
@@ -989,7 +989,7 @@ class Desk:
                 return False
         return self.still_wanted(view)
 
-    def _price_outcome(self, record: OrderRecord) -> str:
+    def price_outcome(self, record: OrderRecord) -> str:
         if record.replaces_order_id is None:
             return wl.SUBMITTED
         return wl.REPLACED if self.exec.use_replace else wl.RESUBMITTED
