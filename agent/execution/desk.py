@@ -702,7 +702,28 @@ class Desk:
         trade = tx.trades.get(view.intent.trade_id)
         if trade is None or not isinstance(avg, Decimal):
             return
+        if view.intent.purpose is OrderPurpose.ROLL:
+            # The new trade holds only the opening legs: its entry price is theirs, not the
+            # whole roll order's (whose closing legs book into the rolled trade).
+            opening = self._opening_net(tx, view)
+            if opening is None:
+                return
+            avg = opening
         tx.trades.update(replace(trade, entry_net_price=avg))
+
+    @staticmethod
+    def _opening_net(tx: StoreSession, view: IntentView) -> Decimal | None:
+        """Signed net price per unit of the opening legs' fills of an intent (None if none)."""
+        units = view.filled_units
+        fills: list[Fill] = []
+        for record in view.records:
+            if record.order_id is not None:
+                fills.extend(tx.fills.list(order_id=record.order_id))
+        opening = [f for f in fills if f.position_intent is not None and f.position_intent.opens]
+        if units <= 0 or not opening:
+            return None
+        notional = sum((f.side.sign * f.qty * f.price for f in opening), Decimal(0))
+        return (notional / units).quantize(Decimal("0.000001"))
 
     def _update_intent_status(self, tx: StoreSession, view: IntentView) -> None:
         intent = view.intent
