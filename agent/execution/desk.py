@@ -702,7 +702,28 @@ class Desk:
         trade = tx.trades.get(view.intent.trade_id)
         if trade is None or not isinstance(avg, Decimal):
             return
+        if view.intent.purpose is OrderPurpose.ROLL:
+            # The new trade holds only the opening legs: its entry price is theirs, not the
+            # whole roll order's (whose closing legs book into the rolled trade).
+            opening = self._opening_net(tx, view)
+            if opening is None:
+                return
+            avg = opening
         tx.trades.update(replace(trade, entry_net_price=avg))
+
+    @staticmethod
+    def _opening_net(tx: StoreSession, view: IntentView) -> Decimal | None:
+        """Signed net price per unit of the opening legs' fills of an intent (None if none)."""
+        units = view.filled_units
+        fills: list[Fill] = []
+        for record in view.records:
+            if record.order_id is not None:
+                fills.extend(tx.fills.list(order_id=record.order_id))
+        opening = [f for f in fills if f.position_intent is not None and f.position_intent.opens]
+        if units <= 0 or not opening:
+            return None
+        notional = sum((f.side.sign * f.qty * f.price for f in opening), Decimal(0))
+        return (notional / units).quantize(Decimal("0.000001"))
 
     def _update_intent_status(self, tx: StoreSession, view: IntentView) -> None:
         intent = view.intent
@@ -944,7 +965,7 @@ class Desk:
             logger.warning("look-up of {} failed ({}); retried next pass", client_order_id, exc)
             return False
         if found is not None:
-            outcome = self._price_outcome(record)
+            outcome = self.price_outcome(record)
             self.ingest(intent_id, client_order_id, found, step_outcome=outcome)
             if found.replaces:
                 previous = self.load(intent_id).by_order_id(found.replaces)
@@ -965,7 +986,7 @@ class Desk:
         assert record is not None
         if self._may_resend(view, record):
             logger.info("{} confirmed absent: sending it again", client_order_id)
-            self.send(intent_id, client_order_id, outcome=self._price_outcome(record))
+            self.send(intent_id, client_order_id, outcome=self.price_outcome(record))
         else:
             self.not_submitted(intent_id, client_order_id)
         return True
@@ -989,7 +1010,7 @@ class Desk:
                 return False
         return self.still_wanted(view)
 
-    def _price_outcome(self, record: OrderRecord) -> str:
+    def price_outcome(self, record: OrderRecord) -> str:
         if record.replaces_order_id is None:
             return wl.SUBMITTED
         return wl.REPLACED if self.exec.use_replace else wl.RESUBMITTED

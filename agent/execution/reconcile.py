@@ -36,7 +36,11 @@ from agent.errors import BrokerAuthError, InvariantViolation
 from agent.execution import walklog as wl
 from agent.execution.activities import ActivityIngestor
 from agent.execution.desk import ACTIVE_INTENT_STATUSES, Desk
-from agent.execution.state import WORKING_STATUSES, normalize_broker_status
+from agent.execution.state import (
+    UNRESOLVED_STATUSES,
+    WORKING_STATUSES,
+    normalize_broker_status,
+)
 from agent.logging import logger
 
 __all__ = ["Reconciler"]
@@ -170,20 +174,30 @@ class Reconciler:
                 continue
             assert record.intent_id is not None
             if intent is not None and intent.status in ACTIVE_INTENT_STATUSES:
-                if record.order_id != order.order_id or record.status not in WORKING_STATUSES:
+                if record.status in UNRESOLVED_STATUSES:
+                    desk.ingest(
+                        record.intent_id,
+                        record.client_order_id,
+                        order,
+                        step_outcome=desk.price_outcome(record),
+                    )
+                elif record.order_id != order.order_id or record.status not in WORKING_STATUSES:
                     desk.ingest(record.intent_id, record.client_order_id, order)
                 continue
             # Ours, working, for an intent we consider finished: cancel it (never adopt).
             desk.cancel(order.order_id)
-            desk.ingest(record.intent_id, record.client_order_id, desk.fetch(order.order_id))
             desk.counters.canceled += 1
+            settled = not record.status.is_terminal
+            if settled:
+                desk.ingest(record.intent_id, record.client_order_id, desk.fetch(order.order_id))
             with desk.tx() as tx:
                 desk.event(
                     tx,
                     "order.stale_canceled",
                     f"order {order.order_id} ({order.client_order_id}) was working at the "
-                    "broker for a finished intent: cancelled",
-                    level=AlertLevel.WARNING,
+                    "broker for a finished intent: cancelled"
+                    + ("" if settled else f" (we had it as {record.status}: check its fills)"),
+                    level=AlertLevel.WARNING if settled else AlertLevel.CRITICAL,
                     subject=order.order_id,
                     alert=True,
                 )

@@ -19,7 +19,15 @@ from typing import Any, TypeVar
 from agent.calendar import ET, MarketCalendar
 from agent.clock import Clock
 from agent.config import AgentSettings
-from agent.domain import Bar, MarketContext, OptionChain, Quote, ScanInput, UnderlyingSnapshot
+from agent.domain import (
+    Bar,
+    MarketContext,
+    OptionChain,
+    Quote,
+    ScanInput,
+    UnderlyingSnapshot,
+    is_option_symbol,
+)
 from agent.errors import DataError
 from agent.ports import MarketData, Store
 
@@ -161,10 +169,21 @@ class MarketDataService:
         return self.cache.get_or_load(("chain", symbol), load)
 
     def quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
-        """Fresh option/stock quotes (never cached: exits and walking need the current book)."""
+        """Fresh option/stock quotes (never cached: exits and walking need the current book).
+
+        Options come from the source's option quotes; stock symbols (assigned shares being
+        sold) from fresh underlying snapshots (the port's option quotes carry no stock)."""
         if not symbols:
             return {}
-        quotes = self.source.get_option_quotes(list(symbols))
+        options = [s for s in symbols if is_option_symbol(s)]
+        stocks = [s for s in symbols if not is_option_symbol(s)]
+        quotes = self.source.get_option_quotes(options) if options else {}
+        if stocks:
+            quotes = dict(quotes)
+            for symbol, snapshot in self.source.get_underlying_snapshots(stocks).items():
+                quotes[symbol] = Quote(
+                    symbol=symbol, bid=snapshot.bid, ask=snapshot.ask, quoted_at=snapshot.as_of
+                )
         self._ok()
         return quotes
 

@@ -76,6 +76,10 @@ from agent.pricing import bs_greeks, bs_price
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
+SpotOverride = Callable[[str, datetime], float | None]
+"""Scenario hook: the underlying's price at a quote time (UTC), or None for the model's own.
+See :mod:`agent.adapters.sim.scenario`."""
+
 SECONDS_PER_YEAR = 365.0 * 86400.0
 DEFAULT_HISTORY_SESSIONS = 400
 AVG_VOLUME_SESSIONS = 20
@@ -171,8 +175,12 @@ class MarketModel:
         *,
         calendar: MarketCalendar | None = None,
         quote_cache_size: int = 256,
+        spot_override: SpotOverride | None = None,
     ) -> None:
         self.config = config
+        self.spot_override = spot_override
+        """Scenario hook (tests, replays): scripted underlying prices, see
+        :meth:`set_spot_override`. None (the default) leaves the market untouched."""
         self.calendar = calendar or market_calendar()
         watchlist = config.watchlist
         self.universe = Universe.build(
@@ -199,6 +207,24 @@ class MarketModel:
         # Actors may call from several threads (asyncio.to_thread): guard the caches.
         self._lock = threading.RLock()
         self._iv_close_cache: dict[tuple[int, int], float] = {}
+
+    def set_spot_override(self, override: SpotOverride | None) -> None:
+        """Script underlying prices: ``override(symbol, at)`` returns the price (USD) at the
+        quote time ``at`` (a minute's start, or the session close), or None to keep the
+        model's own. Spot, snapshots, stock quotes and every option quote (through the same
+        surface and quote engine) follow it, and so does the exchange's settlement, which
+        prices expiries at ``underlying_price(symbol, close)``. Daily bars, closes and IV
+        history keep the model's own path. Cached quote blocks are dropped."""
+        with self._lock:
+            self.spot_override = override
+            self._blocks.clear()
+
+    def _spot_at(self, i: int, at: datetime, natural: float) -> float:
+        override = self.spot_override
+        if override is None:
+            return natural
+        value = override(self.universe.specs[i].symbol, at)
+        return natural if value is None else float(value)
 
     @classmethod
     def from_settings(cls, settings: AgentSettings) -> MarketModel:
@@ -265,7 +291,7 @@ class MarketModel:
         """Last price at ``at`` (the start of its minute; the close outside sessions), USD."""
         i = self._index(symbol)
         t = self.locate(at)
-        return float(self.paths.intraday(t.row, i).prices[t.minute])
+        return self._spot_at(i, t.quote_at, float(self.paths.intraday(t.row, i).prices[t.minute]))
 
     def underlying_price(self, symbol: str, at: datetime) -> float:
         """:class:`QuoteSource` alias of :meth:`spot`."""
@@ -323,7 +349,7 @@ class MarketModel:
         t = self.locate(at)
         spec = self.universe.specs[i]
         path = self.paths.intraday(t.row, i)
-        price = float(path.prices[t.minute])
+        price = self._spot_at(i, t.quote_at, float(path.prices[t.minute]))
         bid, ask = stock_quote(spec.tier, price, self._width_mult(t))
         lo = max(0, t.row - AVG_VOLUME_SESSIONS)
         history = self.paths.volume[lo : t.row, i]
@@ -570,7 +596,7 @@ class MarketModel:
         re = listing.row_expiry[rows]
         strike = listing.strike[rows]
         is_call = listing.is_call[rows]
-        spot = np.array([path.prices[t.minute]])
+        spot = np.array([self._spot_at(i, t.quote_at, float(path.prices[t.minute]))])
         years, sigma, z = strike_vols_grouped(
             spot_usd=spot,
             strike_usd=strike,
@@ -656,6 +682,13 @@ class MarketModel:
         strike = listing.strike[listing_rows]
         is_call = listing.is_call[listing_rows]
         spot = path.prices[old_minute]
+        if self.spot_override is not None:
+            spot = np.array(
+                [
+                    self._spot_at(i, datetime.fromtimestamp(float(e), tz=UTC), float(p))
+                    for e, p in zip(old_epoch, spot, strict=True)
+                ]
+            )
         years = (listing.expiry_value_epoch_s[re] - old_epoch) / SECONDS_PER_YEAR
         remaining = (1.0 - OVERNIGHT_VARIANCE_SHARE) * (1.0 - path.cum_variance[old_minute])
         tau = (listing.expiry_sessions_ahead[re] + remaining) / SESSIONS_PER_YEAR
@@ -776,7 +809,7 @@ class MarketModel:
         if i is None:
             return None
         spec = self.universe.specs[i]
-        price = float(self.paths.intraday(t.row, i).prices[t.minute])
+        price = self._spot_at(i, t.quote_at, float(self.paths.intraday(t.row, i).prices[t.minute]))
         bid, ask = stock_quote(spec.tier, price, self._width_mult(t))
         lo, hi = _STOCK_LOT_SIZES[int(spec.tier)]
         h = combine(

@@ -108,3 +108,18 @@ def test_account_snapshots_are_stored_at_most_once_a_minute(world: World) -> Non
     world.service.account()
     with world.store.transaction() as tx:
         assert len(tx.account_snapshots.list()) == 2
+
+
+def test_an_order_we_had_as_never_sent_is_cancelled_and_flagged(world: World) -> None:
+    cand = put_spread()
+    trade_id = world.service.open_trade(cand, approve(cand, qty=1, bound="-2.00"))
+    assert trade_id is not None
+    [intent] = world.intents(trade_id)
+    [record] = world.records(intent.intent_id)
+    with world.store.transaction() as tx:  # a view the broker contradicts
+        tx.orders.upsert_order(replace(record, status=OrderStatus.NOT_SUBMITTED))
+        tx.orders.update_intent(replace(intent, status=OrderStatus.NOT_SUBMITTED))
+    world.service.reconcile()
+    assert world.exchange.list_orders(status="open") == []
+    [event] = world.events("order.stale_canceled")
+    assert event.level is AlertLevel.CRITICAL
