@@ -26,13 +26,11 @@ from agent.domain import BrokerOrder, StructureKind, Trade, TradeStatus
 from agent.factories import build_store, saved_sim_time
 
 TEST_CPUS = 2
-_started = False
 
 
 def ensure_local_ray() -> None:
     """One local Ray instance for the whole test session (never an existing cluster: the
     address is ``local``), shut down when the interpreter exits."""
-    global _started
     if ray.is_initialized():
         return
     ray.init(
@@ -42,9 +40,7 @@ def ensure_local_ray() -> None:
         namespace=f"optagent-tests-{uuid.uuid4().hex[:8]}",
         log_to_driver=False,
     )
-    if not _started:
-        atexit.register(ray.shutdown)
-    _started = True
+    atexit.register(ray.shutdown)
 
 
 @pytest.fixture(scope="session")
