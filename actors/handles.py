@@ -53,7 +53,8 @@ from agent.domain import (
     WorkReport,
 )
 from agent.errors import BrokerAuthError, DataError, TransientBrokerError
-from agent.logging import journal, logger
+from agent.local import journal_decisions
+from agent.logging import logger
 from agent.marketdata.governor import Priority
 from agent.ports import OrderQueryStatus, Store
 from agent.signals import data_rejection, rank_candidates
@@ -460,21 +461,6 @@ class SystemHandles:
 # --------------------------------------------------------------------------- the facade
 
 
-def _journal_decisions(records: Sequence[DecisionRecord]) -> None:
-    for record in records:
-        journal(
-            "decision",
-            decision_id=record.decision_id,
-            scan_id=record.scan_id,
-            underlying=record.underlying,
-            stage=record.stage,
-            outcome=record.outcome,
-            strategy=record.strategy,
-            candidate_id=record.candidate_id,
-            failed=[r.rule for r in record.failed_reasons],
-        )
-
-
 class RayServices:
     """:class:`agent.engine.Services` over the actors (used inside the async Supervisor).
 
@@ -555,7 +541,7 @@ class RayServices:
         def write() -> None:
             with self.store.transaction() as tx:
                 tx.decisions.add_many(records)
-            _journal_decisions(records)
+            journal_decisions(records)
 
         await asyncio.to_thread(write)
 
