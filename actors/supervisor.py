@@ -73,6 +73,7 @@ class SupervisorShell(Shell):
         )
         self.engine = Engine(self.services, dry_run=settings.dry_run)
         self._wake = asyncio.Event()
+        self._stop_requested_at: datetime | None = None
         self.runner = LoopRunner(
             engine=self.engine,
             schedule=runtime.schedule,
@@ -109,6 +110,8 @@ class SupervisorShell(Shell):
             await asyncio.wait_for(self._wake.wait(), seconds)
 
     def _stop_now(self) -> None:
+        if self._stop_requested_at is None:
+            self._stop_requested_at = self.runtime.clock.now()
         self.runner.stop()
         self._wake.set()
 
@@ -233,8 +236,12 @@ class SupervisorShell(Shell):
 
     def _snapshot(self) -> dict[str, Any]:
         summary = self.runner.summary
-        # Once stopped, "now" for resuming is where the loops stopped (the clock runs on).
-        now = summary.stopped_at if self.done and summary.stopped_at else self.runtime.clock.now()
+        # Once stopped, "now" (where a later run resumes) is when the stop was asked for or
+        # the stop time passed: the clock runs on while the last steps finish.
+        now = self.runtime.clock.now()
+        if self.done and summary.stopped_at is not None:
+            ends = [summary.stopped_at, self._stop_requested_at, self.plan.stop_at]
+            now = min(t for t in ends if t is not None)
         return {
             "run_id": self.plan.run_id,
             "at_wall_s": wall_time_s(),
