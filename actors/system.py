@@ -213,6 +213,7 @@ class AgentSystem:
     plan: RunPlan | None
     store: Store
     clock: Clock
+    symbols: tuple[str, ...] = ()
     attached: bool = False
     owned: list[Any] = field(default_factory=list)
     """The handles returned at creation: a non-detached actor lives as long as its creator
@@ -297,6 +298,7 @@ class AgentSystem:
                 plan=None,
                 store=store,
                 clock=cls._start_clock(store, schedule, start_at, effective),
+                symbols=symbols,
                 owned=owned,
             )
         plan = plan_run(
@@ -327,6 +329,7 @@ class AgentSystem:
             plan=plan,
             store=store,
             clock=clock,
+            symbols=symbols,
             owned=owned,
         )
 
