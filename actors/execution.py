@@ -21,7 +21,6 @@ from actors.handles import (
     lookup,
 )
 from actors.options import ActorName
-from agent.adapters.alpaca import AlpacaBroker
 from agent.config import AgentSettings
 from agent.domain import (
     AccountSnapshot,
@@ -47,6 +46,8 @@ class ExecutionShell(Shell):
             broker = ExchangeBroker(SimExchangeHandle(lookup(ActorName.SIM_EXCHANGE, namespace)))
             source = runtime.market_source()
         else:
+            from agent.adapters.alpaca import AlpacaBroker  # noqa: PLC0415
+
             governor = GovernorHandle(lookup(ActorName.GOVERNOR, namespace))
             trading = GovernorLimiter(governor, "trading")
             broker = AlpacaBroker.from_settings(settings, trading, clock=runtime.clock)

@@ -13,12 +13,8 @@ import os
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agent.adapters.alerts import build_alerts
-from agent.adapters.alpaca import AlpacaMarketData
-from agent.adapters.sim.market import MarketModel
-from agent.adapters.sim.marketdata import SimMarketData
 from agent.calendar import MarketCalendar, market_calendar
 from agent.clock import Clock, SystemClock, monotonic_s, wall_time_s
 from agent.config import AgentSettings
@@ -29,6 +25,9 @@ from agent.logging import configure_logging, logger
 from agent.marketdata.governor import RequestLimiter
 from agent.ports import Alerts, MarketData, Store
 from agent.schedule import Schedule
+
+if TYPE_CHECKING:
+    from agent.adapters.sim.market import MarketModel
 
 
 def read_anchor(store: Store) -> ClockAnchor | None:
@@ -133,10 +132,14 @@ class ActorRuntime:
     def model(self) -> MarketModel:
         """The simulated market (deterministic from the settings; built once per process)."""
         if self._model is None:
+            from agent.adapters.sim.market import MarketModel  # noqa: PLC0415
+
             self._model = MarketModel.from_settings(self.settings)
         return self._model
 
     def alerts(self) -> Alerts:
+        from agent.adapters.alerts import build_alerts  # noqa: PLC0415  (httpx, smtplib)
+
         return build_alerts(self.settings.alerts)
 
     def market_source(
@@ -146,8 +149,13 @@ class ActorRuntime:
         trading_limiter: RequestLimiter | None = None,
     ) -> MarketData:
         """The market data port of this mode (paper/live behind the shared budgets)."""
+        # Adapters are imported where they are built: each actor process loads only its mode's.
         if self.sim:
+            from agent.adapters.sim.marketdata import SimMarketData  # noqa: PLC0415
+
             return SimMarketData(self.model(), self.clock)
+        from agent.adapters.alpaca import AlpacaMarketData  # noqa: PLC0415
+
         if data_limiter is None or trading_limiter is None:
             raise ConfigError("paper/live market data needs the shared request limiters")
         return AlpacaMarketData.from_settings(

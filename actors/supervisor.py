@@ -26,8 +26,9 @@ import ray
 
 from actors import metrics
 from actors.base import Shell
-from actors.handles import RayServices, SystemHandles, unwrap
+from actors.handles import SystemHandles, unwrap
 from actors.options import CONTROL_GROUP, LOOP_GROUP, ActorName, options_for
+from actors.services import RayServices
 from agent.calendar import ET
 from agent.clock import monotonic_s, wall_time_s
 from agent.config import AgentSettings

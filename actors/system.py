@@ -28,7 +28,6 @@ import ray
 from actors.execution import ExecutionActor
 from actors.governor import GovernorActor
 from actors.handles import (
-    RayServices,
     SupervisorHandle,
     SystemHandles,
     exists,
@@ -44,6 +43,7 @@ from actors.options import ActorName
 from actors.risk import RiskActor
 from actors.runtime import provisional_anchor, read_anchor, write_anchor
 from actors.scanner import ScannerActor
+from actors.services import RayServices
 from actors.sim_exchange import SimExchangeActor
 from actors.supervisor import HEALTH_KEY, HEARTBEAT_S, RunPlan, SupervisorActor, new_run_id
 from agent.adapters.sim.market import MarketModel

@@ -14,13 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agent.adapters.alpaca import AlpacaBroker, AlpacaMarketData
 from agent.adapters.persistence import open_store
-from agent.adapters.sim.exchange import SimExchange
-from agent.adapters.sim.market import MarketModel
-from agent.adapters.sim.marketdata import SimMarketData
 from agent.calendar import MarketCalendar, market_calendar
 from agent.clock import AcceleratedClock, Clock, SimClock, SystemClock, wall_time_s
 from agent.config import AgentSettings
@@ -28,6 +24,13 @@ from agent.domain import Mode
 from agent.marketdata.governor import LocalLimiter, RateGovernor, RequestLimiter
 from agent.ports import Broker, MarketData, Store
 from agent.schedule import Schedule
+
+if TYPE_CHECKING:
+    # The adapters are imported where they are built: every Ray actor process imports this
+    # module, and most need neither alpaca-py nor the simulated market (memory per process).
+    from agent.adapters.sim.exchange import SimExchange
+    from agent.adapters.sim.market import MarketModel
+    from agent.adapters.sim.marketdata import SimMarketData
 
 SIM_OPEN_LEAD = timedelta(minutes=5)
 CLOCK_ANCHOR_KEY = "sim.clock_anchor"
@@ -98,6 +101,9 @@ def build_store(settings: AgentSettings) -> Store:
 
 
 def build_sim_market(settings: AgentSettings, clock: Clock) -> SimMarketData:
+    from agent.adapters.sim.market import MarketModel  # noqa: PLC0415
+    from agent.adapters.sim.marketdata import SimMarketData  # noqa: PLC0415
+
     return SimMarketData(MarketModel.from_settings(settings), clock)
 
 
@@ -108,6 +114,8 @@ def build_sim_exchange(
     calendar: MarketCalendar | None = None,
 ) -> SimExchange:
     """The simulated broker, resumed from ``sim.state_file`` when it exists."""
+    from agent.adapters.sim.exchange import SimExchange  # noqa: PLC0415
+
     calendar = calendar or market_calendar()
     path = Path(settings.sim.state_file)
     if path.exists():
@@ -161,6 +169,9 @@ def build_world(settings: AgentSettings, clock: Clock | None = None) -> World:
     time; paper/live use the system clock."""
     calendar = market_calendar()
     if settings.mode is Mode.SIM:
+        from agent.adapters.sim.market import MarketModel  # noqa: PLC0415
+        from agent.adapters.sim.marketdata import SimMarketData  # noqa: PLC0415
+
         model = MarketModel.from_settings(settings)
         if clock is None:
             clock = SimClock(saved_sim_time(settings) or sim_start(settings, calendar))
@@ -192,6 +203,8 @@ def build_alpaca_world(
 
     Trading and market data are separate 200/min budgets at Alpaca; each has its limiter
     (in-process ones by default; the Ray system passes proxies to one shared governor)."""
+    from agent.adapters.alpaca import AlpacaBroker, AlpacaMarketData  # noqa: PLC0415
+
     rate = settings.market_data.rate_limit_per_min
     trading = trading_limiter or LocalLimiter(RateGovernor(rate))
     data = data_limiter or LocalLimiter(RateGovernor(rate))

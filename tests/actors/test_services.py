@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from ray.exceptions import RayTaskError
 
-from actors.handles import RayServices, SystemHandles, unwrap
+from actors.handles import SystemHandles, unwrap
+from actors.services import RayServices
 from agent.clock import SimClock
 from agent.domain import DecisionOutcome, SymbolScan, TradingState, WorkReport
 from agent.errors import BrokerAuthError, DataError, TransientBrokerError
