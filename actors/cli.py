@@ -1,7 +1,7 @@
 """The ``optagent`` console script: ``agent.cli``'s app plus the commands that need Ray.
 
 ``agent/cli.py`` must not import ``actors`` (layering), so the console script points here:
-this module takes ``agent.cli.app``, replaces its ``run`` (and ``status``) placeholders with
+this module takes ``agent.cli.app``, replaces its not-yet-built ``run`` and ``status`` with
 the actor system's, and runs it.
 
 ``optagent run`` starts a local Ray instance (or joins ``--address``/``RAY_ADDRESS``),

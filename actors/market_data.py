@@ -12,7 +12,7 @@ import ray
 
 from actors.base import AsyncShell
 from actors.handles import GovernorHandle, GovernorLimiter, lookup
-from actors.options import ActorName
+from actors.options import CONTROL_GROUP, ActorName, options_for
 from agent.config import AgentSettings
 from agent.domain import ScanInput, SymbolScan
 from agent.errors import DataError
@@ -81,9 +81,11 @@ class MarketDataShell(AsyncShell):
 
         return await self._off(write)
 
+    @ray.method(concurrency_group=CONTROL_GROUP)
     async def data_age_s(self) -> float | None:
         return self.service.data_age_s()
 
+    @ray.method(concurrency_group=CONTROL_GROUP)
     async def ping(self) -> dict[str, Any]:
         return {
             **self._ping(),
@@ -92,4 +94,4 @@ class MarketDataShell(AsyncShell):
         }
 
 
-MarketDataActor = ray.remote(MarketDataShell)
+MarketDataActor = ray.remote(**options_for(ActorName.MARKET_DATA).class_options())(MarketDataShell)

@@ -76,7 +76,9 @@ ACTOR_OPTIONS: dict[ActorName, ActorOptions] = {
         max_restarts=ALWAYS,
         max_task_retries=ALWAYS,
         max_concurrency=64,
-        note="async; blocking fetches on its own worker thread; the cache is disposable",
+        concurrency_groups={CONTROL_GROUP: 2},
+        note="async; blocking fetches on its own worker thread; ping and data age in the "
+        "control group (never queued behind a scan's hundreds of scan_input calls)",
     ),
     ActorName.SCANNER: ActorOptions(
         num_cpus=1,

@@ -34,6 +34,10 @@ def test_supervisor_control_methods_have_their_own_group() -> None:
     opts = options_for(ActorName.SUPERVISOR)
     assert opts.class_options() == {"concurrency_groups": {LOOP_GROUP: 2, CONTROL_GROUP: 4}}
     assert "concurrency_groups" not in opts.ray_options()  # Ray refuses it in .options()
+    # MarketData answers heartbeats and data age while a scan's calls are queued.
+    assert options_for(ActorName.MARKET_DATA).class_options() == {
+        "concurrency_groups": {CONTROL_GROUP: 2}
+    }
 
 
 def test_scanners_hold_a_cpu_and_the_shells_none() -> None:
