@@ -250,9 +250,8 @@ class AgentSystem:
             symbols = tuple(settings.universe.watchlist)
         store = build_store(effective)
         if exists(ActorName.SUPERVISOR, namespace):
-            return cls._attach(effective, namespace, store, schedule)
+            return cls._attach(effective, namespace, store, schedule, symbols)
 
-        clock: Clock = SystemClock()
         if effective.mode is not Mode.SIM:
             start_at = None
         else:
@@ -305,7 +304,7 @@ class AgentSystem:
             effective,
             symbols=symbols,
             num_scanners=num_scanners,
-            start_at=start_at or clock.now(),
+            start_at=start_at or SystemClock().now(),
             days=days,
             calendar=calendar,
             heartbeat_s=heartbeat_s or float(effective.schedule.heartbeat_interval_s),
@@ -313,13 +312,9 @@ class AgentSystem:
         supervisor = SupervisorHandle(
             make(SupervisorActor, ActorName.SUPERVISOR, effective, namespace, plan)
         )
-        owned = [first, *spawned, supervisor.actor]
+        owned.append(supervisor.actor)
         get(supervisor.ping(), timeout_s=READY_TIMEOUT_S)
-        if start_at is not None:
-            anchor = new_anchor(start_at, effective.sim.speed)
-            write_anchor(store, anchor)
-            clock = accelerated_clock(anchor, schedule)
-            logger.info("sim clock started at {} (speed {}x)", start_at, anchor.speed)
+        clock = cls._start_clock(store, schedule, start_at, effective)
         handles.supervisor = supervisor
         return cls(
             settings=effective,
@@ -347,7 +342,12 @@ class AgentSystem:
 
     @classmethod
     def _attach(
-        cls, settings: AgentSettings, namespace: str, store: Store, schedule: Schedule
+        cls,
+        settings: AgentSettings,
+        namespace: str,
+        store: Store,
+        schedule: Schedule,
+        symbols: tuple[str, ...],
     ) -> AgentSystem:
         supervisor = SupervisorHandle(lookup(ActorName.SUPERVISOR, namespace))
         status = get(supervisor.status(), timeout_s=READY_TIMEOUT_S)
@@ -369,6 +369,7 @@ class AgentSystem:
             plan=None,
             store=store,
             clock=clock,
+            symbols=symbols,
             attached=True,
         )
 
