@@ -7,8 +7,9 @@ One :meth:`MonitorService.run` pass (docs/monitoring.md has the whole story):
    has its mark columns written with ``positions.update_marks`` (never ``upsert``: execution
    owns quantities). A trade whose underlying has no spot gets no mark (risk then treats it
    as unpriced) and a problem line.
-2. **Decisions**, only for OPEN trades with no order working (an exit, roll or single-leg
-   order in flight is execution's to finish), first that applies:
+2. **Decisions**, only while the regular session is open (orders are accepted only then;
+   outside it a pass only marks) and only for OPEN trades with no order working (an exit,
+   roll or single-leg order in flight is execution's to finish), first that applies:
 
    a. a pending **manual** close request → ``ExitAction(MANUAL)``;
    b. the trade **holds shares** (an assignment) → :mod:`agent.monitor.assigned`;
@@ -49,6 +50,7 @@ from agent.domain import (
     ExitAction,
     ExitReason,
     MonitorReport,
+    OrderPurpose,
     OrderStatus,
     PositionLeg,
     PositionStatus,
@@ -106,6 +108,8 @@ class _Book:
     gone_requests: frozenset[str]
     notified: Mapping[str, Any]
     recently_closed: tuple[Trade, ...] = ()
+    roll_refused: frozenset[str] = frozenset()
+    """Trades whose roll the broker rejected today: closed instead of rolled again."""
 
 
 @dataclass(slots=True)
@@ -189,6 +193,7 @@ class MonitorService:
             rate=self.settings.market_data.risk_free_rate,
             max_quote_age_s=self.settings.universe.max_quote_age_s,
         )
+        trading = self.calendar.is_open(now)  # outside the session: marks only
         for item, result in zip(inputs, results, strict=True):
             work.marks.append(result.mark)
             work.leg_marks.update(result.leg_marks)
@@ -198,7 +203,11 @@ class MonitorService:
                     + "; ".join(result.mark.quote_problems)
                 )
             self._assignments_seen(item.trade, work)
-            if item.trade.status is not TradeStatus.OPEN or item.trade.trade_id in book.busy:
+            if (
+                not trading
+                or item.trade.status is not TradeStatus.OPEN
+                or item.trade.trade_id in book.busy
+            ):
                 continue
             try:
                 self._decide(item, result, book, snapshots, work)
@@ -244,6 +253,14 @@ class MonitorService:
                 ):
                     gone.add(trade_id)
             notified = dict(tx.state.get(NOTIFIED_KEY) or {})
+            today = now.astimezone(ET).date()
+            refused = frozenset(
+                intent.closes_trade_id
+                for intent in tx.orders.list_intents(statuses=[OrderStatus.REJECTED])
+                if intent.purpose is OrderPurpose.ROLL
+                and intent.closes_trade_id is not None
+                and intent.created_at.astimezone(ET).date() == today
+            )
             # Assignments that closed a trade at once (both legs delivered) are alerted too.
             recently_closed = tuple(
                 tx.trades.list(statuses=[TradeStatus.CLOSED], closed_since=now - RECENTLY_CLOSED)
@@ -260,6 +277,7 @@ class MonitorService:
             gone_requests=frozenset(gone),
             notified=notified,
             recently_closed=recently_closed,
+            roll_refused=refused,
         )
 
     def _snapshots(self, underlyings: Sequence[str], work: _Pass) -> dict[str, UnderlyingSnapshot]:
@@ -311,11 +329,11 @@ class MonitorService:
         if manual is not None:
             self._exit(work, trade, ExitReason.MANUAL, f"manual close requested: {manual}")
             return
+        if trade.strategy not in STRATEGY_KINDS:
+            return  # adopted or external positions: flagged by reconciliation, not managed
         if any(leg.right is None for leg in legs):
             self._assigned(item, mark, snapshots, work)
             return
-        if trade.strategy not in STRATEGY_KINDS:
-            return  # adopted or external positions: flagged by reconciliation, not managed
         strategy = self._strategy(trade.strategy)
         if not mark.quote_problems:
             judged = replace(trade, entry_net_price=_held_entry_net(mark))
@@ -331,6 +349,7 @@ class MonitorService:
                         work=work,
                         reason=signal.reason,
                         detail=signal.detail,
+                        refused=trade.trade_id in book.roll_refused,
                     )
                 else:
                     self._exit(work, trade, signal.reason, signal.detail)
@@ -347,6 +366,7 @@ class MonitorService:
                         work=work,
                         reason=hit.reason,
                         detail=hit.detail,
+                        refused=trade.trade_id in book.roll_refused,
                     )
                     return
         if not self._accepts_assignment(trade):
@@ -386,7 +406,13 @@ class MonitorService:
         work: _Pass,
         reason: ExitReason,
         detail: str,
+        refused: bool = False,
     ) -> None:
+        if refused:
+            # The broker rejected a roll of this trade today (e.g. a rule of its own about
+            # multi-leg orders): proposing it again every minute would only repeat that.
+            self._exit(work, trade, reason, f"{detail}; the broker refused a roll today: closing")
+            return
         search = self._search_roll(
             trade=trade,
             mark=mark,
