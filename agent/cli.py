@@ -173,9 +173,35 @@ def learn() -> None:
 
 
 @app.command("sim-server")
-def sim_server() -> None:
-    """Serve the simulator as an Alpaca-compatible HTTP API on loopback."""
-    not_built("sim-server", "the Alpaca issue, issue 6")
+def sim_server(
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default sim.server_host).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default sim.server_port).")] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option(
+            help="Run the simulated clock at this speed (default: stepped by /_admin/advance)."
+        ),
+    ] = None,
+) -> None:
+    """Serve the simulator as an Alpaca-compatible HTTP API (trading v2, stock data v2,
+    options data v1beta1) on loopback; point ALPACA_BASE_URL/ALPACA_DATA_URL at it."""
+    from agent.adapters.sim.server import serve
+    from agent.calendar import market_calendar
+    from agent.factories import accelerated_clock, new_anchor, sim_start
+    from agent.schedule import Schedule
+
+    settings = STATE.settings()
+    clock = None
+    if speed is not None:
+        calendar = market_calendar()
+        anchor = new_anchor(sim_start(settings, calendar), speed)
+        clock = accelerated_clock(anchor, Schedule(settings.schedule, calendar))
+    bind_host = host or settings.sim.server_host
+    bind_port = port if port is not None else settings.sim.server_port
+    console.print(f"Alpaca-compatible simulator on http://{bind_host}:{bind_port} (Ctrl-C to stop)")
+    serve(settings, bind_host, bind_port, clock=clock)
 
 
 @db_app.command("upgrade")

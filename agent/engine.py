@@ -26,6 +26,7 @@ from agent.domain import (
     ReconcileReport,
     RiskDecision,
     RollAction,
+    SingleLegAction,
     SymbolScan,
     TradeMark,
     TradingState,
@@ -66,6 +67,8 @@ class Services(Protocol):
     async def close_trade(self, action: ExitAction) -> str | None: ...
 
     async def roll_trade(self, roll: RollAction, decision: RiskDecision) -> str | None: ...
+
+    async def submit_single_leg(self, action: SingleLegAction) -> str | None: ...
 
     async def flatten(self) -> int: ...
 
@@ -167,6 +170,9 @@ class Engine:
             return report
         for action in report.exits:
             await self.services.close_trade(action)
+        for single in report.single_legs:
+            # Assigned-stock handling only reduces or caps risk (sell shares, covered call).
+            await self.services.submit_single_leg(single)
         for roll in report.rolls:
             decision = await self.services.evaluate(roll.candidate, account)
             if decision.approved:

@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from agent.adapters.alpaca import AlpacaBroker, AlpacaMarketData
 from agent.adapters.persistence import open_store
 from agent.adapters.sim.exchange import SimExchange
 from agent.adapters.sim.market import MarketModel
@@ -24,7 +25,7 @@ from agent.calendar import MarketCalendar, market_calendar
 from agent.clock import AcceleratedClock, Clock, SimClock, SystemClock, wall_time_s
 from agent.config import AgentSettings
 from agent.domain import Mode
-from agent.errors import ConfigError
+from agent.marketdata.governor import LocalLimiter, RateGovernor, RequestLimiter
 from agent.ports import Broker, MarketData, Store
 from agent.schedule import Schedule
 
@@ -179,5 +180,31 @@ def build_world(settings: AgentSettings, clock: Clock | None = None) -> World:
     return build_alpaca_world(settings, clock or SystemClock(), calendar)
 
 
-def build_alpaca_world(settings: AgentSettings, clock: Clock, calendar: MarketCalendar) -> World:
-    raise ConfigError(f"mode {settings.mode.value}: the Alpaca adapters are not wired yet")
+def build_alpaca_world(
+    settings: AgentSettings,
+    clock: Clock,
+    calendar: MarketCalendar,
+    *,
+    trading_limiter: RequestLimiter | None = None,
+    data_limiter: RequestLimiter | None = None,
+) -> World:
+    """Paper/live: the Alpaca adapters (or any Alpaca-compatible server at the URLs).
+
+    Trading and market data are separate 200/min budgets at Alpaca; each has its limiter
+    (in-process ones by default; the Ray system passes proxies to one shared governor)."""
+    rate = settings.market_data.rate_limit_per_min
+    trading = trading_limiter or LocalLimiter(RateGovernor(rate))
+    data = data_limiter or LocalLimiter(RateGovernor(rate))
+    broker = AlpacaBroker.from_settings(settings, trading, clock=clock)
+    market_data = AlpacaMarketData.from_settings(
+        settings, data, trading_limiter=trading, clock=clock
+    )
+    return World(
+        settings=settings,
+        clock=clock,
+        calendar=calendar,
+        store=build_store(settings),
+        market_data=market_data,
+        broker=broker,
+        symbols=tuple(settings.universe.watchlist),
+    )

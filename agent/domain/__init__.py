@@ -60,6 +60,7 @@ from agent.domain.portfolio import (
     ExitSignal,
     LegMark,
     RollAction,
+    SingleLegAction,
     TradeMark,
 )
 from agent.domain.reports import MonitorReport, ReconcileReport, WorkReport
@@ -117,6 +118,7 @@ __all__ = [
     "RollAction",
     "ScanInput",
     "Side",
+    "SingleLegAction",
     "StructureKind",
     "SymbolScan",
     "TimeInForce",

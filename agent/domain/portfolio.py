@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from agent.domain.book import AccountSnapshot, Trade
 from agent.domain.decisions import Candidate, Greeks
-from agent.domain.enums import ExitReason, OptionRight, Side
+from agent.domain.enums import ExitReason, OptionRight, PositionIntent, Side
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,6 +107,23 @@ class ExitSignal:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExitAction:
     trade_id: str
+    reason: ExitReason
+    detail: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SingleLegAction:
+    """A single-leg order the monitor wants for a trade: selling assigned stock with a limit,
+    selling a covered call against it, or closing a leg left alone by an assignment.
+
+    ``limit_bound`` is the worst acceptable price per share (unsigned, USD)."""
+
+    trade_id: str
+    symbol: str
+    side: Side
+    position_intent: PositionIntent
+    qty: int
+    limit_bound: Decimal
     reason: ExitReason
     detail: str
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.domain.portfolio import ExitAction, RollAction, TradeMark
+from agent.domain.portfolio import ExitAction, RollAction, SingleLegAction, TradeMark
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,4 +32,5 @@ class MonitorReport:
     marks: tuple[TradeMark, ...] = ()
     exits: tuple[ExitAction, ...] = ()
     rolls: tuple[RollAction, ...] = ()
+    single_legs: tuple[SingleLegAction, ...] = ()
     problems: tuple[str, ...] = ()

@@ -44,7 +44,7 @@ runs one chain per worker."""
 _NAN = math.nan
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _enrich_row(  # type: ignore[no-untyped-def]  # noqa: PLR0917
     i,
     strike,
@@ -148,7 +148,7 @@ def _enrich_row(  # type: ignore[no-untyped-def]  # noqa: PLR0917
     flags[i] = flag
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def enrich_serial(  # type: ignore[no-untyped-def]  # noqa: PLR0917
     strike,
     is_call,
@@ -195,7 +195,7 @@ def enrich_serial(  # type: ignore[no-untyped-def]  # noqa: PLR0917
         )
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def enrich_parallel(  # type: ignore[no-untyped-def]  # noqa: PLR0917
     strike,
     is_call,

@@ -62,7 +62,7 @@ _S_TOLERANCE = 1e-5
 third-order convergence, so the error left is far below the floating-point noise."""
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def norm_cdf(z: float) -> float:
     """Standard normal CDF via erfc: relative accuracy holds deep in the lower tail."""
     return 0.5 * math.erfc(-z * _INV_SQRT2)
@@ -73,7 +73,7 @@ _MILLS_FLAT = np.ascontiguousarray(MILLS_TABLE).reshape(-1)
 _MILLS_TAIL_SCALE = 2.0 * MILLS_TAIL_START * MILLS_TAIL_START
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def mills_ratio(y: float) -> float:
     """R(y) = N(-y) / n(y) for y >= 0, to about 1 ulp (tables in :mod:`_mills`).
 
@@ -102,7 +102,7 @@ def mills_ratio(y: float) -> float:
     return acc / y
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def norm_cdf_with_pdf(z: float, pdf: float) -> float:
     """N(z) given pdf = n(z): n(z) R(-z) below 0, 1 - n(z) R(z) above."""
     # Written as a select, not a branch: the sign of d1, d2 is random across a chain.
@@ -110,12 +110,29 @@ def norm_cdf_with_pdf(z: float, pdf: float) -> float:
     return tail if z <= 0.0 else 1.0 - tail
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _finite(v: float) -> bool:
-    return not (math.isnan(v) or math.isinf(v))
+    return abs(v) < _INF  # False for NaN and both infinities
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
+def _valid_inputs(S: float, K: float, T: float, r: float, q: float, sigma: float) -> bool:  # noqa: PLR0917
+    """All finite, S and K > 0, T and sigma >= 0 (comparisons with NaN are False)."""
+    return bool(
+        (S > 0.0)
+        & (S < _INF)
+        & (K > 0.0)
+        & (K < _INF)
+        & (T >= 0.0)
+        & (T < _INF)
+        & (sigma >= 0.0)
+        & (sigma < _INF)
+        & (abs(r) < _INF)
+        & (abs(q) < _INF)
+    )
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def price_greeks_scalar(  # noqa: PLR0917
     S: float, K: float, T: float, r: float, q: float, sigma: float, is_call: bool
 ) -> tuple[float, float, float, float, float, float]:
@@ -125,106 +142,100 @@ def price_greeks_scalar(  # noqa: PLR0917
     year of calendar time (dV/dt = -dV/dT); rho per 1.00 of rate. T = 0: intrinsic value,
     delta 0, ±1 (±0.5 exactly at the money), other greeks 0. sigma = 0: discounted forward
     intrinsic, gamma and vega 0. Invalid inputs (NaN, S or K <= 0, T or sigma < 0): all NaN.
+
+    Written with a single return and the rare cases as assignments on a cold path: early
+    returns of tuples, a call on the cold path or a data-dependent exp cost the hot path up
+    to 25 ns per option (measured 34 ns against 58 ns).
     """
-    if not (
-        _finite(S)
-        and _finite(K)
-        and _finite(T)
-        and _finite(r)
-        and _finite(q)
-        and _finite(sigma)
-        and S > 0.0
-        and K > 0.0
-        and T >= 0.0
-        and sigma >= 0.0
-    ):
-        return _NAN, _NAN, _NAN, _NAN, _NAN, _NAN
+    valid = _valid_inputs(S, K, T, r, q, sigma)
     w = 1.0 if is_call else -1.0
-    if T == 0.0:
-        moneyness = w * (S - K)
-        if moneyness > 0.0:
-            return moneyness, w, 0.0, 0.0, 0.0, 0.0
-        if moneyness == 0.0:
-            return 0.0, 0.5 * w, 0.0, 0.0, 0.0, 0.0
-        return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     sqrt_T = math.sqrt(T)
     df_q = math.exp(-q * T)
     df_r = math.exp(-r * T)
     S_q = S * df_q
     K_r = K * df_r
-    intrinsic = max(w * (S_q - K_r), 0.0)
     v = sigma * sqrt_T
-    if v == 0.0:
-        # Deterministic limit: the option is worth its discounted forward intrinsic value.
-        fwd_moneyness = w * (S_q - K_r)
-        n = 1.0 if fwd_moneyness > 0.0 else (0.5 if fwd_moneyness == 0.0 else 0.0)
-        n1 = n
-        n2 = n
-        pdf_term = 0.0
-        gamma = 0.0
-        inv_v = 0.0
-    else:
-        inv_v = 1.0 / v
-        forward_ratio = S_q / K_r
-        d1 = math.log(forward_ratio) * inv_v + 0.5 * v
-        d2 = d1 - v
-        pdf1 = _INV_SQRT_2PI * math.exp(-0.5 * d1 * d1)
-        # S e^-qT n(d1) = K e^-rT n(d2) saves an exp; recompute only where n(d1) underflows.
-        pdf2 = pdf1 * forward_ratio if pdf1 > 1e-280 else _INV_SQRT_2PI * math.exp(-0.5 * d2 * d2)
-        n1 = norm_cdf_with_pdf(w * d1, pdf1)
-        n2 = norm_cdf_with_pdf(w * d2, pdf2)
-        pdf_term = S_q * pdf1
-        gamma = pdf_term * inv_v / (S * S)
-    price = max(w * (S_q * n1 - K_r * n2), intrinsic) + 0.0  # + 0.0: no negative zero
+    inv_v = 1.0 / v
+    forward_ratio = S_q / K_r
+    d1 = math.log(forward_ratio) * inv_v + 0.5 * v
+    d2 = d1 - v
+    pdf1 = _INV_SQRT_2PI * math.exp(-0.5 * d1 * d1)
+    # S e^-qT n(d1) = K e^-rT n(d2) saves an exp. Where n(d1) underflows, n(d2) is below
+    # 1e-100 too unless sigma sqrt(T) > 70, far outside any listed option.
+    pdf2 = pdf1 * forward_ratio
+    n1 = norm_cdf_with_pdf(w * d1, pdf1)
+    n2 = norm_cdf_with_pdf(w * d2, pdf2)
+    pdf_term = S_q * pdf1
+    # Rounding can leave the price an ulp below the discounted forward intrinsic value.
+    price = max(w * (S_q * n1 - K_r * n2), w * (S_q - K_r), 0.0) + 0.0  # + 0.0: no -0.0
     delta = w * df_q * n1
+    gamma = pdf_term * inv_v / (S * S)
     vega = pdf_term * sqrt_T
     # sigma / (2 sqrt(T)) = sigma^2 / (2 v): no division.
     theta = w * (q * S_q * n1 - r * K_r * n2) - 0.5 * pdf_term * sigma * sigma * inv_v
     rho = w * K_r * T * n2
+    if not (valid and v > 0.0):
+        # Cold path, inline assignments (a call here costs the hot path ~5 ns).
+        if not valid:
+            price = _NAN
+            delta = _NAN
+            gamma = _NAN
+            vega = _NAN
+            theta = _NAN
+            rho = _NAN
+        elif T == 0.0:
+            moneyness = w * (S - K)
+            price = max(moneyness, 0.0) + 0.0
+            delta = w if moneyness > 0.0 else (0.5 * w if moneyness == 0.0 else 0.0)
+            gamma = 0.0
+            vega = 0.0
+            theta = 0.0
+            rho = 0.0
+        else:
+            # sigma == 0: the option is worth its discounted forward intrinsic value.
+            fwd_moneyness = w * (S_q - K_r)
+            n = 1.0 if fwd_moneyness > 0.0 else (0.5 if fwd_moneyness == 0.0 else 0.0)
+            price = max(fwd_moneyness, 0.0) + 0.0
+            delta = w * df_q * n
+            gamma = 0.0
+            vega = 0.0
+            theta = w * (q * S_q - r * K_r) * n
+            rho = w * K_r * T * n
     return price, delta, gamma, vega, theta, rho
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def price_scalar(  # noqa: PLR0917
     S: float, K: float, T: float, r: float, q: float, sigma: float, is_call: bool
 ) -> float:
     """Price only (same conventions as :func:`price_greeks_scalar`, cheaper)."""
-    if not (
-        _finite(S)
-        and _finite(K)
-        and _finite(T)
-        and _finite(r)
-        and _finite(q)
-        and _finite(sigma)
-        and S > 0.0
-        and K > 0.0
-        and T >= 0.0
-        and sigma >= 0.0
-    ):
-        return _NAN
+    valid = _valid_inputs(S, K, T, r, q, sigma)
     w = 1.0 if is_call else -1.0
-    if T == 0.0:
-        return max(w * (S - K), 0.0)
     S_q = S * math.exp(-q * T)
     K_r = K * math.exp(-r * T)
-    intrinsic = max(w * (S_q - K_r), 0.0)
     v = sigma * math.sqrt(T)
-    if v == 0.0:
-        return intrinsic
     forward_ratio = S_q / K_r
     d1 = math.log(forward_ratio) / v + 0.5 * v
     d2 = d1 - v
     pdf1 = _INV_SQRT_2PI * math.exp(-0.5 * d1 * d1)
-    pdf2 = pdf1 * forward_ratio if pdf1 > 1e-280 else _INV_SQRT_2PI * math.exp(-0.5 * d2 * d2)
+    pdf2 = pdf1 * forward_ratio
     n1 = norm_cdf_with_pdf(w * d1, pdf1)
     n2 = norm_cdf_with_pdf(w * d2, pdf2)
-    return max(w * (S_q * n1 - K_r * n2), intrinsic)
+    price = max(w * (S_q * n1 - K_r * n2), w * (S_q - K_r), 0.0) + 0.0
+    if not (valid and v > 0.0):
+        if not valid:
+            price = _NAN
+        elif T == 0.0:
+            price = max(w * (S - K), 0.0) + 0.0
+        else:
+            price = max(w * (S_q - K_r), 0.0) + 0.0
+    return price
 
 
 # --------------------------------------------------------------------------- implied vol
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _inverse_norm_cdf_rough(p: float) -> float:
     """Inverse normal CDF to about 5e-4 (Abramowitz & Stegun 26.2.23): only a first guess."""
     if p <= 0.0:
@@ -239,7 +250,7 @@ def _inverse_norm_cdf_rough(p: float) -> float:
     return -z if p < 0.5 else z
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _normalized(x: float, s: float, ex: float) -> tuple[float, float, float]:
     """(b, exp(x/2) - b, b') of the normalised OTM call b(x, s), x <= 0, ex = exp(x/2).
 
@@ -262,7 +273,7 @@ _MILLS_AT_ZERO = math.sqrt(0.5 * math.pi)
 _ONE_SIXTH = 1.0 / 6.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def solve_normalized(beta: float, x: float, ex: float, s_guess: float) -> tuple[float, int]:
     """s = sigma sqrt(T) with b(x, s) = beta, for x <= 0, ex = exp(x/2), 0 < beta < ex.
 
@@ -273,10 +284,9 @@ def solve_normalized(beta: float, x: float, ex: float, s_guess: float) -> tuple[
     ln sqrt(2 pi) is known in closed form, so ln b = ln b' + ln(R(a - t) - R(a + t)) below
     s_c and ln(exp(x/2) - b) = ln b' + ln(R(t - a) + R(a + t)) above it. That also keeps
     deep out-of-the-money prices far below the smallest double representable as b itself.
+    Single exit (see :func:`price_greeks_scalar` for why).
     """
     gap_target = ex - beta
-    if not (beta > 0.0 and gap_target > 0.0):
-        return _NAN, STATUS_INVALID_INPUT
     s_c = math.sqrt(-2.0 * x)
     if s_guess > 0.0:
         s = s_guess
@@ -308,9 +318,14 @@ def solve_normalized(beta: float, x: float, ex: float, s_guess: float) -> tuple[
             s = max(s, s_c + (beta - b_c) / vega_c)
     if not (s > 0.0 and _finite(s)):
         s = max(s_c, 0.5)
+    result = _NAN
+    status = STATUS_NO_CONVERGENCE
+    if not (beta > 0.0 and gap_target > 0.0):
+        status = STATUS_INVALID_INPUT
+        s = _NAN  # skips the loop below
     lo = 0.0
     hi = _INF
-    for _ in range(_MAX_ITERATIONS):
+    for _ in range(_MAX_ITERATIONS if s > 0.0 else 0):
         inv_s = 1.0 / s
         a = -x * inv_s
         t = 0.5 * s
@@ -320,7 +335,7 @@ def solve_normalized(beta: float, x: float, ex: float, s_guess: float) -> tuple[
         r3 = r2 * r2 - 3.0 * a2 * inv_s * inv_s - 0.25  # b(3) / b'
         # f is the objective, inv_f1 = 1 / f' (kept as a reciprocal to save divisions).
         if lower:
-            # f = ln b - ln beta, f' = b'/b = lam
+            # f = ln b - ln beta, f' = b'/b
             if a >= t:
                 ratio = mills_ratio(a - t) - mills_ratio(a + t)  # b / b'
                 if ratio > 0.0:
@@ -338,7 +353,7 @@ def solve_normalized(beta: float, x: float, ex: float, s_guess: float) -> tuple[
             g = r2 - lam
             d = r3 - 3.0 * lam * r2 + 2.0 * lam * lam
         else:
-            # f = ln(gap target) - ln(exp(x/2) - b), f' = b' / (exp(x/2) - b) = mu
+            # f = ln(gap target) - ln(exp(x/2) - b), f' = b' / (exp(x/2) - b)
             if a < t:
                 total = mills_ratio(t - a) + mills_ratio(a + t)  # (exp(x/2) - b) / b'
                 f = log_gap_target - log_vega - math.log(total)
@@ -352,11 +367,14 @@ def solve_normalized(beta: float, x: float, ex: float, s_guess: float) -> tuple[
             g = r2 + mu
             d = r3 + 3.0 * mu * r2 + 2.0 * mu * mu
         if f == 0.0:
-            return s, STATUS_OK
+            result = s
+            status = STATUS_OK
+            break
         if f < 0.0:
             lo = max(lo, s)
         else:
             hi = min(hi, s)
+        s_new = _NAN
         if inv_f1 > 0.0 and _finite(f):
             nu = -f * inv_f1
             denominator = 1.0 + g * nu + d * nu * nu * _ONE_SIXTH
@@ -364,25 +382,27 @@ def solve_normalized(beta: float, x: float, ex: float, s_guess: float) -> tuple[
             if not (denominator > 0.0 and _finite(step)):
                 step = nu  # plain Newton
             if abs(step) <= _S_TOLERANCE * s:
-                return s + step, STATUS_OK
+                result = s + step
+                status = STATUS_OK
+                break
             s_new = s + step
-            if lo < s_new < hi:
-                s = s_new
-                continue
-        # The step left the bracket (or could not be computed): bisect instead.
-        if hi == _INF:
-            s_new = 2.0 * s
-        elif lo == 0.0:
-            s_new = 0.5 * hi
-        else:
-            s_new = 0.5 * (lo + hi)
-            if s_new in (lo, hi):
-                return s_new, STATUS_OK  # bracket exhausted at machine precision
+        if not (lo < s_new < hi):
+            # The step left the bracket (or could not be computed): bisect instead.
+            if hi == _INF:
+                s_new = 2.0 * s
+            elif lo == 0.0:
+                s_new = 0.5 * hi
+            else:
+                s_new = 0.5 * (lo + hi)
+                if s_new in (lo, hi):  # bracket exhausted at machine precision
+                    result = s_new
+                    status = STATUS_OK
+                    break
         s = s_new
-    return _NAN, STATUS_NO_CONVERGENCE
+    return result, status
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def iv_setup(  # noqa: PLR0917
     S: float, K: float, T: float, r: float, q: float, is_call: bool
 ) -> tuple[int, float, float, float, float, float, float, float, float]:
@@ -391,19 +411,7 @@ def iv_setup(  # noqa: PLR0917
     Returns (status, df_r, F, intrinsic, upper_bound, x, ex, sqrt_FK, sqrt_T); status is OK
     unless the contract itself is invalid (INVALID_INPUT) or expired (EXPIRED).
     """
-    if not (
-        _finite(S)
-        and _finite(K)
-        and _finite(T)
-        and _finite(r)
-        and _finite(q)
-        and S > 0.0
-        and K > 0.0
-        and T >= 0.0
-    ):
-        return STATUS_INVALID_INPUT, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN
-    if T == 0.0:
-        return STATUS_EXPIRED, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN
+    valid = _valid_inputs(S, K, T, r, q, 0.0)
     df_r = math.exp(-r * T)
     df_q = math.exp(-q * T)
     upper_bound = S * df_q if is_call else K * df_r
@@ -411,10 +419,15 @@ def iv_setup(  # noqa: PLR0917
     intrinsic = max(F - K, 0.0) if is_call else max(K - F, 0.0)
     x = -abs(math.log(F / K))
     ex = math.sqrt(F / K) if F < K else math.sqrt(K / F)  # exp(x/2) without an exp
-    return STATUS_OK, df_r, F, intrinsic, upper_bound, x, ex, math.sqrt(F * K), math.sqrt(T)
+    status = STATUS_OK
+    if not valid:
+        status = STATUS_INVALID_INPUT
+    elif T == 0.0:
+        status = STATUS_EXPIRED
+    return status, df_r, F, intrinsic, upper_bound, x, ex, math.sqrt(F * K), math.sqrt(T)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy")
 def iv_from_setup(  # noqa: PLR0917
     price: float,
     setup_status: int,
@@ -428,39 +441,41 @@ def iv_from_setup(  # noqa: PLR0917
     sqrt_T: float,
     sigma_guess: float,
 ) -> tuple[float, int]:
-    """(sigma, status) of ``price`` given :func:`iv_setup` of its contract."""
-    if setup_status != STATUS_OK:
-        return _NAN, setup_status
-    if not _finite(price):
-        return _NAN, STATUS_INVALID_INPUT
-    if not price > 0.0:
-        return _NAN, STATUS_NON_POSITIVE_PRICE
-    if price >= upper_bound:
-        return _NAN, STATUS_ABOVE_UPPER_BOUND
-    undiscounted = price / df_r
-    time_value = undiscounted - intrinsic
-    if intrinsic > 0.0:
+    """(sigma, status) of ``price`` given :func:`iv_setup` of its contract (single exit)."""
+    iv = _NAN
+    status = setup_status
+    if status != STATUS_OK:
+        pass
+    elif not _finite(price):
+        status = STATUS_INVALID_INPUT
+    elif not price > 0.0:
+        status = STATUS_NON_POSITIVE_PRICE
+    elif price >= upper_bound:
+        status = STATUS_ABOVE_UPPER_BOUND
+    else:
+        undiscounted = price / df_r
+        time_value = undiscounted - intrinsic
         # F - K and price * e^rT each carry a few ulps of rounding: a time value inside that
         # noise is "at intrinsic" (vol 0), only a price clearly below it is an arbitrage.
-        noise = _AT_INTRINSIC_ULPS * _EPS * (F + undiscounted)
+        noise = _AT_INTRINSIC_ULPS * _EPS * (F + undiscounted) if intrinsic > 0.0 else 0.0
+        beta = time_value / sqrt_FK
         if time_value < -noise:
-            return _NAN, STATUS_BELOW_INTRINSIC
-        if time_value <= noise:
-            return 0.0, STATUS_OK
-    beta = time_value / sqrt_FK
-    if beta < _MIN_BETA:
-        # So small against S and K that b(s) itself would underflow: no vol can be resolved.
-        return _NAN, STATUS_NON_POSITIVE_PRICE
-    if not beta < ex:
-        return _NAN, STATUS_ABOVE_UPPER_BOUND
-    s_guess = sigma_guess * sqrt_T if sigma_guess > 0.0 else 0.0
-    s, status = solve_normalized(beta, x, ex, s_guess)
-    if status != STATUS_OK:
-        return _NAN, status
-    return s / sqrt_T, STATUS_OK
+            status = STATUS_BELOW_INTRINSIC
+        elif intrinsic > 0.0 and time_value <= noise:
+            iv = 0.0
+        elif beta < _MIN_BETA:
+            # So small against S and K that b(s) itself would underflow: no vol resolvable.
+            status = STATUS_NON_POSITIVE_PRICE
+        elif not beta < ex:
+            status = STATUS_ABOVE_UPPER_BOUND
+        else:
+            s_guess = sigma_guess * sqrt_T if sigma_guess > 0.0 else 0.0
+            s, status = solve_normalized(beta, x, ex, s_guess)
+            iv = s / sqrt_T if status == STATUS_OK else _NAN
+    return iv, status
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def implied_vol_scalar(  # noqa: PLR0917
     price: float,
     S: float,
@@ -484,122 +499,214 @@ def implied_vol_scalar(  # noqa: PLR0917
 
 
 # --------------------------------------------------------------------------- array loops
+#
+# Size-1 inputs are broadcast with step 0 (the index is multiplied by 0 or 1). The price and
+# greeks loops also have a direct-index path for the common all-full-length case (about 10 %
+# faster there, where the per-option cost is ~35 ns); the implied-vol loops do not need it.
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _price_loop(S, K, T, r, q, sigma, is_call, n, out):  # type: ignore[no-untyped-def]  # noqa: PLR0917
-    sS = 1 if S.shape[0] > 1 else 0
-    sK = 1 if K.shape[0] > 1 else 0
-    sT = 1 if T.shape[0] > 1 else 0
-    sr = 1 if r.shape[0] > 1 else 0
-    sq = 1 if q.shape[0] > 1 else 0
-    sv = 1 if sigma.shape[0] > 1 else 0
-    sc = 1 if is_call.shape[0] > 1 else 0
-    for i in range(n):
-        out[i] = price_scalar(
-            S[i * sS], K[i * sK], T[i * sT], r[i * sr], q[i * sq], sigma[i * sv], is_call[i * sc]
-        )
+    if (
+        S.shape[0] == n
+        and K.shape[0] == n
+        and T.shape[0] == n
+        and r.shape[0] == n
+        and q.shape[0] == n
+        and sigma.shape[0] == n
+        and is_call.shape[0] == n
+    ):
+        for i in range(n):
+            out[i] = price_scalar(S[i], K[i], T[i], r[i], q[i], sigma[i], is_call[i])
+    else:
+        s_S = 1 if S.shape[0] > 1 else 0
+        s_K = 1 if K.shape[0] > 1 else 0
+        s_T = 1 if T.shape[0] > 1 else 0
+        s_r = 1 if r.shape[0] > 1 else 0
+        s_q = 1 if q.shape[0] > 1 else 0
+        s_sigma = 1 if sigma.shape[0] > 1 else 0
+        s_is_call = 1 if is_call.shape[0] > 1 else 0
+        for i in range(n):
+            out[i] = price_scalar(
+                S[i * s_S],
+                K[i * s_K],
+                T[i * s_T],
+                r[i * s_r],
+                q[i * s_q],
+                sigma[i * s_sigma],
+                is_call[i * s_is_call],
+            )
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def _price_loop_parallel(S, K, T, r, q, sigma, is_call, n, out):  # type: ignore[no-untyped-def]  # noqa: PLR0917
-    sS = 1 if S.shape[0] > 1 else 0
-    sK = 1 if K.shape[0] > 1 else 0
-    sT = 1 if T.shape[0] > 1 else 0
-    sr = 1 if r.shape[0] > 1 else 0
-    sq = 1 if q.shape[0] > 1 else 0
-    sv = 1 if sigma.shape[0] > 1 else 0
-    sc = 1 if is_call.shape[0] > 1 else 0
-    for i in prange(n):
-        out[i] = price_scalar(
-            S[i * sS], K[i * sK], T[i * sT], r[i * sr], q[i * sq], sigma[i * sv], is_call[i * sc]
-        )
+    if (
+        S.shape[0] == n
+        and K.shape[0] == n
+        and T.shape[0] == n
+        and r.shape[0] == n
+        and q.shape[0] == n
+        and sigma.shape[0] == n
+        and is_call.shape[0] == n
+    ):
+        for i in prange(n):
+            out[i] = price_scalar(S[i], K[i], T[i], r[i], q[i], sigma[i], is_call[i])
+    else:
+        s_S = 1 if S.shape[0] > 1 else 0
+        s_K = 1 if K.shape[0] > 1 else 0
+        s_T = 1 if T.shape[0] > 1 else 0
+        s_r = 1 if r.shape[0] > 1 else 0
+        s_q = 1 if q.shape[0] > 1 else 0
+        s_sigma = 1 if sigma.shape[0] > 1 else 0
+        s_is_call = 1 if is_call.shape[0] > 1 else 0
+        for i in prange(n):
+            out[i] = price_scalar(
+                S[i * s_S],
+                K[i * s_K],
+                T[i * s_T],
+                r[i * s_r],
+                q[i * s_q],
+                sigma[i * s_sigma],
+                is_call[i * s_is_call],
+            )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _greeks_loop(S, K, T, r, q, sigma, is_call, n, out):  # type: ignore[no-untyped-def]  # noqa: PLR0917
-    sS = 1 if S.shape[0] > 1 else 0
-    sK = 1 if K.shape[0] > 1 else 0
-    sT = 1 if T.shape[0] > 1 else 0
-    sr = 1 if r.shape[0] > 1 else 0
-    sq = 1 if q.shape[0] > 1 else 0
-    sv = 1 if sigma.shape[0] > 1 else 0
-    sc = 1 if is_call.shape[0] > 1 else 0
-    for i in range(n):
-        p, de, ga, ve, th, rh = price_greeks_scalar(
-            S[i * sS], K[i * sK], T[i * sT], r[i * sr], q[i * sq], sigma[i * sv], is_call[i * sc]
-        )
-        out[0, i] = p
-        out[1, i] = de
-        out[2, i] = ga
-        out[3, i] = ve
-        out[4, i] = th
-        out[5, i] = rh
+    if (
+        S.shape[0] == n
+        and K.shape[0] == n
+        and T.shape[0] == n
+        and r.shape[0] == n
+        and q.shape[0] == n
+        and sigma.shape[0] == n
+        and is_call.shape[0] == n
+    ):
+        for i in range(n):
+            p, de, ga, ve, th, rh = price_greeks_scalar(
+                S[i], K[i], T[i], r[i], q[i], sigma[i], is_call[i]
+            )
+            out[0, i] = p
+            out[1, i] = de
+            out[2, i] = ga
+            out[3, i] = ve
+            out[4, i] = th
+            out[5, i] = rh
+    else:
+        s_S = 1 if S.shape[0] > 1 else 0
+        s_K = 1 if K.shape[0] > 1 else 0
+        s_T = 1 if T.shape[0] > 1 else 0
+        s_r = 1 if r.shape[0] > 1 else 0
+        s_q = 1 if q.shape[0] > 1 else 0
+        s_sigma = 1 if sigma.shape[0] > 1 else 0
+        s_is_call = 1 if is_call.shape[0] > 1 else 0
+        for i in range(n):
+            p, de, ga, ve, th, rh = price_greeks_scalar(
+                S[i * s_S],
+                K[i * s_K],
+                T[i * s_T],
+                r[i * s_r],
+                q[i * s_q],
+                sigma[i * s_sigma],
+                is_call[i * s_is_call],
+            )
+            out[0, i] = p
+            out[1, i] = de
+            out[2, i] = ga
+            out[3, i] = ve
+            out[4, i] = th
+            out[5, i] = rh
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def _greeks_loop_parallel(S, K, T, r, q, sigma, is_call, n, out):  # type: ignore[no-untyped-def]  # noqa: PLR0917
-    sS = 1 if S.shape[0] > 1 else 0
-    sK = 1 if K.shape[0] > 1 else 0
-    sT = 1 if T.shape[0] > 1 else 0
-    sr = 1 if r.shape[0] > 1 else 0
-    sq = 1 if q.shape[0] > 1 else 0
-    sv = 1 if sigma.shape[0] > 1 else 0
-    sc = 1 if is_call.shape[0] > 1 else 0
-    for i in prange(n):
-        p, de, ga, ve, th, rh = price_greeks_scalar(
-            S[i * sS], K[i * sK], T[i * sT], r[i * sr], q[i * sq], sigma[i * sv], is_call[i * sc]
-        )
-        out[0, i] = p
-        out[1, i] = de
-        out[2, i] = ga
-        out[3, i] = ve
-        out[4, i] = th
-        out[5, i] = rh
+    if (
+        S.shape[0] == n
+        and K.shape[0] == n
+        and T.shape[0] == n
+        and r.shape[0] == n
+        and q.shape[0] == n
+        and sigma.shape[0] == n
+        and is_call.shape[0] == n
+    ):
+        for i in prange(n):
+            p, de, ga, ve, th, rh = price_greeks_scalar(
+                S[i], K[i], T[i], r[i], q[i], sigma[i], is_call[i]
+            )
+            out[0, i] = p
+            out[1, i] = de
+            out[2, i] = ga
+            out[3, i] = ve
+            out[4, i] = th
+            out[5, i] = rh
+    else:
+        s_S = 1 if S.shape[0] > 1 else 0
+        s_K = 1 if K.shape[0] > 1 else 0
+        s_T = 1 if T.shape[0] > 1 else 0
+        s_r = 1 if r.shape[0] > 1 else 0
+        s_q = 1 if q.shape[0] > 1 else 0
+        s_sigma = 1 if sigma.shape[0] > 1 else 0
+        s_is_call = 1 if is_call.shape[0] > 1 else 0
+        for i in prange(n):
+            p, de, ga, ve, th, rh = price_greeks_scalar(
+                S[i * s_S],
+                K[i * s_K],
+                T[i * s_T],
+                r[i * s_r],
+                q[i * s_q],
+                sigma[i * s_sigma],
+                is_call[i * s_is_call],
+            )
+            out[0, i] = p
+            out[1, i] = de
+            out[2, i] = ga
+            out[3, i] = ve
+            out[4, i] = th
+            out[5, i] = rh
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _iv_loop(price, S, K, T, r, q, is_call, n, out, status):  # type: ignore[no-untyped-def]  # noqa: PLR0917
-    sp = 1 if price.shape[0] > 1 else 0
-    sS = 1 if S.shape[0] > 1 else 0
-    sK = 1 if K.shape[0] > 1 else 0
-    sT = 1 if T.shape[0] > 1 else 0
-    sr = 1 if r.shape[0] > 1 else 0
-    sq = 1 if q.shape[0] > 1 else 0
-    sc = 1 if is_call.shape[0] > 1 else 0
+    s_price = 1 if price.shape[0] > 1 else 0
+    s_S = 1 if S.shape[0] > 1 else 0
+    s_K = 1 if K.shape[0] > 1 else 0
+    s_T = 1 if T.shape[0] > 1 else 0
+    s_r = 1 if r.shape[0] > 1 else 0
+    s_q = 1 if q.shape[0] > 1 else 0
+    s_is_call = 1 if is_call.shape[0] > 1 else 0
     for i in range(n):
         iv, st = implied_vol_scalar(
-            price[i * sp],
-            S[i * sS],
-            K[i * sK],
-            T[i * sT],
-            r[i * sr],
-            q[i * sq],
-            is_call[i * sc],
+            price[i * s_price],
+            S[i * s_S],
+            K[i * s_K],
+            T[i * s_T],
+            r[i * s_r],
+            q[i * s_q],
+            is_call[i * s_is_call],
             0.0,
         )
         out[i] = iv
         status[i] = st
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def _iv_loop_parallel(price, S, K, T, r, q, is_call, n, out, status):  # type: ignore[no-untyped-def]  # noqa: PLR0917
-    sp = 1 if price.shape[0] > 1 else 0
-    sS = 1 if S.shape[0] > 1 else 0
-    sK = 1 if K.shape[0] > 1 else 0
-    sT = 1 if T.shape[0] > 1 else 0
-    sr = 1 if r.shape[0] > 1 else 0
-    sq = 1 if q.shape[0] > 1 else 0
-    sc = 1 if is_call.shape[0] > 1 else 0
+    s_price = 1 if price.shape[0] > 1 else 0
+    s_S = 1 if S.shape[0] > 1 else 0
+    s_K = 1 if K.shape[0] > 1 else 0
+    s_T = 1 if T.shape[0] > 1 else 0
+    s_r = 1 if r.shape[0] > 1 else 0
+    s_q = 1 if q.shape[0] > 1 else 0
+    s_is_call = 1 if is_call.shape[0] > 1 else 0
     for i in prange(n):
         iv, st = implied_vol_scalar(
-            price[i * sp],
-            S[i * sS],
-            K[i * sK],
-            T[i * sT],
-            r[i * sr],
-            q[i * sq],
-            is_call[i * sc],
+            price[i * s_price],
+            S[i * s_S],
+            K[i * s_K],
+            T[i * s_T],
+            r[i * s_r],
+            q[i * s_q],
+            is_call[i * s_is_call],
             0.0,
         )
         out[i] = iv

@@ -38,7 +38,7 @@ QUOTE_AGE_HALF_S = 60.0
 _LN2 = math.log(2.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def liquidity_score_scalar(
     spread_pct: float, open_interest: float, volume: float, quote_age_s: float
 ) -> float:
@@ -59,7 +59,7 @@ def liquidity_score_scalar(
     return 100.0 * score
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _liquidity_loop(spread_pct, open_interest, volume, quote_age_s, out):  # type: ignore[no-untyped-def]
     for i in range(out.shape[0]):
         out[i] = liquidity_score_scalar(spread_pct[i], open_interest[i], volume[i], quote_age_s[i])

@@ -19,6 +19,7 @@ from agent.domain import (
     ReconcileReport,
     RiskDecision,
     RollAction,
+    SingleLegAction,
     SymbolScan,
     TradeMark,
     TradingState,
@@ -87,6 +88,9 @@ class RecordingServices:
 
     async def flatten(self) -> int:
         return 0
+
+    async def submit_single_leg(self, action: SingleLegAction) -> str | None:
+        return None
 
     async def work_orders(self) -> WorkReport:
         self._record("work")
