@@ -604,7 +604,7 @@ class RiskService:
             )
             if replaced is not None:
                 exposures = [e for e in exposures if e.key != replaced.key]
-                remainder = roll_remainder(replaced, candidate.close_symbols)
+                remainder = roll_remainder(replaced, _closed_by_roll(candidate, replaced))
                 if remainder is not None:
                     exposures.append(remainder)
         totals = self._totals(exposures, now, reference)
@@ -1002,6 +1002,19 @@ class RiskService:
             broker_errors_today=broker_errors,
             day_trades_5d=book.day_trades_5d,
         )
+
+
+def _closed_by_roll(candidate: Candidate, replaced: Exposure) -> tuple[str, ...]:
+    """The legs of ``replaced`` a roll closes: ``candidate.close_symbols`` when given; else,
+    for a roll whose new legs are all of one right out of a trade holding both (an iron
+    condor's tested side), the legs of that right; else every leg."""
+    if candidate.close_symbols or replaced.legs is None:
+        return candidate.close_symbols
+    new_rights = {leg.contract.right for leg in candidate.legs}
+    old_rights = {leg.right for leg in replaced.legs if leg.right is not None}
+    if len(new_rights) == 1 and len(old_rights) > 1:
+        return tuple(leg.symbol for leg in replaced.legs if leg.right in new_rights)
+    return ()
 
 
 def _new_id(prefix: str) -> str:
