@@ -40,6 +40,7 @@ from agent.domain import (
     OrderPurpose,
     Reason,
     RiskDecision,
+    StructureKind,
     TradeMark,
     TradeStatus,
     TradingState,
@@ -139,6 +140,9 @@ class RiskService:
         self._account: AccountSnapshot | None = None
         self._data_age_s: float | None = None
         self._reference_spot: float | None = None
+        # Closed trades for Kelly sizing, by trade id: (closed_at, strategy, realised P&L).
+        self._closed: dict[str, tuple[datetime, StructureKind, Decimal]] = {}
+        self._closed_seen_at: datetime | None = None
         now = clock.now()
         with store.transaction() as tx:
             self._load_marks(tx)
@@ -647,7 +651,7 @@ class RiskService:
             risk_per_trade_check(
                 equity=equity,
                 max_risk_per_trade_pct=risk.max_risk_per_trade_pct,
-                max_loss_per_unit_usd=candidate.max_loss_usd,
+                capital_per_unit_usd=candidate.capital_usd,
             ),
             heat_check(
                 equity=equity,
@@ -775,17 +779,32 @@ class RiskService:
             )
         pnls: list[Decimal] = []
         if self._risk.sizing_method is SizingMethod.QUARTER_KELLY:
-            pnls = [
-                t.realized_pnl
-                for t in tx.trades.list(statuses=[TradeStatus.CLOSED])
-                if t.strategy is candidate.strategy
-            ]
+            pnls = self._strategy_pnls(tx, candidate.strategy)
         return sizing_target(
             settings=self._risk,
             equity_usd=equity,
             max_loss_per_unit_usd=candidate.max_loss_usd,
             strategy_pnls_usd=pnls,
         )
+
+    def _strategy_pnls(self, tx: StoreSession, strategy: StructureKind) -> list[Decimal]:
+        """Realised P&L of the strategy's closed trades, oldest close first.
+
+        Read incrementally (closes since the newest one seen, minus a day for closes recorded
+        late) and cached: a cache of the ``trades`` table, rebuilt by a fresh process.
+        """
+        since = None if self._closed_seen_at is None else self._closed_seen_at - timedelta(days=1)
+        for t in tx.trades.list(statuses=[TradeStatus.CLOSED], closed_since=since):
+            if t.closed_at is None:
+                continue
+            self._closed[t.trade_id] = (t.closed_at, t.strategy, t.realized_pnl)
+            if self._closed_seen_at is None or t.closed_at > self._closed_seen_at:
+                self._closed_seen_at = t.closed_at
+        return [
+            pnl
+            for _, kind, pnl in sorted(self._closed.values(), key=lambda row: row[0])
+            if kind is strategy
+        ]
 
     @staticmethod
     def _sizing_message(target: SizingTarget, qty: int, binding: str | None) -> str:
@@ -874,7 +893,7 @@ class RiskService:
             usage("max_portfolio_heat_pct", float(totals.heat_usd), float(heat_limit), "usd")
             symbol_limit = pct_of(heat_limit, risk.max_symbol_concentration_pct)
             sector_limit = pct_of(heat_limit, risk.max_sector_concentration_pct)
-            biggest_trade = max((e.max_loss_usd for e in book.exposures), default=Decimal(0))
+            biggest_trade = max((e.capital_usd for e in book.exposures), default=Decimal(0))
             usage(
                 "max_risk_per_trade_pct",
                 float(biggest_trade),
