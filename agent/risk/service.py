@@ -205,15 +205,15 @@ class RiskService:
                 current = merged.get(mark.trade_id)
                 if current is None or mark.as_of >= current.as_of:
                     merged[mark.trade_id] = mark
-            self._marks = {k: v for k, v in merged.items() if k in live_ids}
-            reference = [
-                m for m in self._marks.values() if m.underlying == REFERENCE_SYMBOL and m.spot > 0
-            ]
-            if reference:
-                self._reference_spot = max(reference, key=lambda m: m.as_of).spot
-            self._account = account
-            self._data_age_s = data_age_s
-            tx.state.put(MARKS_KEY, self._marks_document(now))
+            kept = {k: v for k, v in merged.items() if k in live_ids}
+            spy = [m for m in kept.values() if m.underlying == REFERENCE_SYMBOL and m.spot > 0]
+            reference = max(spy, key=lambda m: m.as_of).spot if spy else self._reference_spot
+            tx.state.put(
+                MARKS_KEY,
+                _marks_document(
+                    now, marks=kept, account=account, data_age_s=data_age_s, reference=reference
+                ),
+            )
             closed = tx.trades.list(
                 statuses=[TradeStatus.CLOSED], closed_since=control.streak.read_since()
             )
@@ -227,6 +227,9 @@ class RiskService:
             )
             control = br.apply_readings(control, readings, self._risk)
             control, changes = self._commit(tx, before, control, now)
+        # Memory follows the store only once the transaction has committed.
+        self._marks, self._reference_spot = kept, reference
+        self._account, self._data_age_s = account, data_age_s
         self._notify(changes)
         return control.state
 
@@ -349,17 +352,6 @@ class RiskService:
         self._data_age_s = None if age is None else float(age)
         spot = document.get("reference_spot")
         self._reference_spot = None if spot is None else float(spot)
-
-    def _marks_document(self, now: datetime) -> dict[str, Any]:
-        return {
-            "updated_at": now.isoformat(),
-            "marks": [encode_mark(self._marks[k]) for k in sorted(self._marks)],
-            "account": None if self._account is None else encode_account(self._account),
-            "data_age_s": self._data_age_s
-            if self._data_age_s is None or math.isfinite(self._data_age_s)
-            else None,
-            "reference_spot": self._reference_spot,
-        }
 
     def _read_control(self, tx: StoreSession, now: datetime) -> tuple[br.Control, bool]:
         document = tx.state.get(STATE_KEY)
@@ -573,17 +565,20 @@ class RiskService:
             )
         )
         unit_legs = candidate_legs(candidate)
+        spot_known = math.isfinite(candidate.spot) and candidate.spot > 0
+        if unit_legs is None:
+            priced_message = "a candidate leg has no usable implied vol: cannot stress it"
+        elif not spot_known:
+            priced_message = f"candidate spot {candidate.spot} unusable: cannot stress it"
+        else:
+            priced_message = "every leg has an implied vol and the spot is known"
         fixed.append(
             Reason(
                 rule="candidate_priced",
-                passed=unit_legs is not None
-                and math.isfinite(candidate.spot)
-                and candidate.spot > 0,
+                passed=unit_legs is not None and spot_known,
                 value=len(candidate.legs),
                 limit=None,
-                message="every leg has an implied vol and the spot is known"
-                if unit_legs is not None
-                else "a candidate leg has no usable implied vol: cannot stress it",
+                message=priced_message,
             )
         )
 
@@ -1021,6 +1016,24 @@ class RiskService:
             broker_errors_today=broker_errors,
             day_trades_5d=book.day_trades_5d,
         )
+
+
+def _marks_document(
+    now: datetime,
+    *,
+    marks: dict[str, TradeMark],
+    account: AccountSnapshot,
+    data_age_s: float | None,
+    reference: float | None,
+) -> dict[str, Any]:
+    """The ``risk.marks`` document: marks of live trades, the account, data age, SPY price."""
+    return {
+        "updated_at": now.isoformat(),
+        "marks": [encode_mark(marks[k]) for k in sorted(marks)],
+        "account": encode_account(account),
+        "data_age_s": data_age_s if data_age_s is None or math.isfinite(data_age_s) else None,
+        "reference_spot": reference,
+    }
 
 
 def _closed_by_roll(candidate: Candidate, replaced: Exposure) -> tuple[str, ...]:

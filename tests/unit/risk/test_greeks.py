@@ -320,3 +320,12 @@ def test_a_tested_side_roll_keeps_the_untested_side_without_close_symbols(tmp_pa
     expected = call_side.delta + roll.greeks.delta * 2
     metrics_delta = next(r for r in decision.checks if r.rule == "max_abs_beta_delta_shares")
     assert metrics_delta.value == pytest.approx(expected, abs=0.01)
+
+
+def test_a_candidate_that_cannot_be_stressed_is_denied(tmp_path: Path) -> None:
+    service = make_service(memory_store(), SimClock(NOW), make_settings(tmp_path, *WIDE))
+    no_iv = service.evaluate(candidate(iv=float("nan")), account())
+    assert not no_iv.approved and "candidate_priced" in failed_rules(no_iv)
+    no_spot = service.evaluate(replace(candidate(), spot=float("nan")), account())
+    assert not no_spot.approved and "candidate_priced" in failed_rules(no_spot)
+    assert "spot" in next(r for r in no_spot.checks if r.rule == "candidate_priced").message
