@@ -354,6 +354,13 @@ class RiskSettings(Section):
     max_day_trades_5d_under_threshold: Annotated[int, Field(ge=0)] = 3
     kill_switch_file: Path = Path("var/KILL")
     """If this file exists, trading halts."""
+    betas: dict[str, float] = Field(default_factory=dict)
+    """Beta to SPY per underlying for beta-weighted delta and the stress test (default 1.0)."""
+
+    @field_validator("betas")
+    @classmethod
+    def _beta_keys(cls, value: dict[str, float]) -> dict[str, float]:
+        return {k.strip().upper(): v for k, v in value.items()}
 
 
 # --------------------------------------------------------------------------- execution

@@ -119,7 +119,9 @@ class Trade:
     entry_net_price: Decimal | None = None
     exit_net_price: Decimal | None = None
     max_loss_usd: Decimal = Decimal(0)
+    """Max loss of the whole trade (all ``qty`` units), USD."""
     capital_usd: Decimal = Decimal(0)
+    """Capital the broker holds for the whole trade (all units), USD."""
     realized_pnl: Decimal = Decimal(0)
     pnl_pct: float | None = None
     closed_at: datetime | None = None

@@ -126,6 +126,13 @@ class Candidate:
     reasons: tuple[Reason, ...] = ()
     purpose: OrderPurpose = OrderPurpose.OPEN
     sector: str | None = None
+    scan_id: str = ""
+    """The scan that produced the candidate (copied into risk's decision record)."""
+    rolled_from_trade_id: str | None = None
+    """For ``purpose=ROLL``: the open trade this roll replaces. ``max_loss_usd`` and
+    ``capital_usd`` then describe the whole structure held after the roll, per unit."""
+    close_symbols: tuple[str, ...] = ()
+    """For ``purpose=ROLL``: the legs of ``rolled_from_trade_id`` the roll closes (empty = all)."""
 
     @property
     def symbols(self) -> tuple[str, ...]:

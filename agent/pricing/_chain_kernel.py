@@ -1,27 +1,37 @@
 """The fused numba kernel behind :func:`agent.pricing.chain.enrich_chain` (private).
 
-One pass per contract: quote checks and flags, mid and spread, IV from the mid, IVs from bid
-and ask (seeded with the mid vol, so they take one or two iterations), greeks at the mid
-vol, vendor differences and the liquidity score. Outputs are written into preallocated rows
-of one float64 matrix (row order: ``chain._FLOAT_COLUMNS``), so a chain costs one Python
-call and a handful of allocations.
+Per block of contracts, in five passes over plain arrays:
+
+1. quote checks and flags, mid, spread, quote age, and the implied-vol constants of each
+   contract (forward, discount, normalisation: computed once, used for mid, bid and ask);
+2. IVs from the mids, all problems stepped together (:func:`solve_lockstep`);
+3. bid and ask problems, seeded with the mid vol;
+4. those, stepped together;
+5. greeks at the mid vol, vendor differences, liquidity score, final flags.
+
+Outputs go into preallocated rows of one float64 matrix (row order: ``chain._FLOAT_COLUMNS``),
+so a chain costs one Python call and a handful of allocations.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit, prange
 
 from agent.pricing._kernels import (
+    NEEDS_SOLVE,
     STATUS_ABOVE_UPPER_BOUND,
     STATUS_BELOW_INTRINSIC,
-    STATUS_EXPIRED,
     STATUS_INVALID_INPUT,
+    STATUS_NO_CONVERGENCE,
     STATUS_OK,
-    iv_from_setup,
+    _start,
+    iv_presolve,
     iv_setup,
     price_greeks_scalar,
+    solve_lockstep,
 )
 from agent.pricing.liquidity import liquidity_score_scalar
 
@@ -41,12 +51,21 @@ PARALLEL_MIN_CONTRACTS = 4_000
 thousand contracts) is cheaper on one thread than waking the pool, and the scanner already
 runs one chain per worker."""
 
+BLOCK = 512
+"""Contracts per block of the threaded kernel (the serial kernel takes the chain whole)."""
+
 _NAN = math.nan
 
+# Rows of the output matrix (chain._FLOAT_COLUMNS).
+_T, _MID, _SPREAD, _IV, _IV_BID, _IV_ASK = 0, 1, 2, 3, 4, 5
+_DELTA, _GAMMA, _VEGA, _THETA, _RHO = 6, 7, 8, 9, 10
+_AGE, _LIQUIDITY, _IV_DIFF, _DELTA_DIFF = 11, 12, 13, 14
 
-@njit(cache=True, inline="always", error_model="numpy")
-def _enrich_row(  # type: ignore[no-untyped-def]  # noqa: PLR0917
-    i,
+
+@njit(cache=True, error_model="numpy")
+def _enrich_block(  # type: ignore[no-untyped-def]  # noqa: PLR0917
+    start,
+    stop,
     strike,
     is_call,
     bid,
@@ -67,85 +86,158 @@ def _enrich_row(  # type: ignore[no-untyped-def]  # noqa: PLR0917
     iv_status,
     flags,
 ):
-    flag = 0
-    T = out[0, i]
-    K = strike[i]
-    call = is_call[i]
-    b = bid[i]
-    a = ask[i]
-    age = as_of_s - quote_time_s[i]
-    if not age <= max_quote_age_s:  # NaN (unknown quote time) counts as stale
-        flag |= FLAG_STALE
-    expired = not T > 0.0
-    if expired:
-        flag |= FLAG_EXPIRED
-    mid = _NAN
-    spread_pct = _NAN
-    usable = False
-    if not (a > 0.0 and b >= 0.0):  # NaN on either side fails too
-        flag |= FLAG_NO_QUOTE
-    elif b > a:
-        flag |= FLAG_CROSSED
-    else:
-        usable = True
-        if b == 0.0:
-            flag |= FLAG_ZERO_BID
-        mid = 0.5 * (a + b)
-        spread_pct = (a - b) / mid * 100.0
-    iv = _NAN
-    iv_b = _NAN
-    iv_a = _NAN
-    status = STATUS_INVALID_INPUT
-    if usable:
-        if expired:
-            status = STATUS_EXPIRED
+    m = stop - start
+    # Per-contract implied-vol constants (see _kernels.iv_setup).
+    setup_status = np.empty(m, dtype=np.int64)
+    df_r = np.empty(m)
+    forward = np.empty(m)
+    intrinsic = np.empty(m)
+    upper = np.empty(m)
+    x = np.empty(m)
+    ex = np.empty(m)
+    sqrt_FK = np.empty(m)
+    sqrt_T = np.empty(m)
+    # Lockstep jobs: up to one per contract for the mids, two for bid and ask.
+    job_x = np.empty(2 * m)
+    job_ex = np.empty(2 * m)
+    job_s = np.empty(2 * m)
+    job_lower = np.empty(2 * m, dtype=np.bool_)
+    job_target = np.empty(2 * m)
+    job_row = np.empty(2 * m, dtype=np.int64)
+    job_result = np.empty(2 * m)
+
+    # Pass 1: quotes, flags, mid; IV constants; mid problems.
+    n_jobs = 0
+    for k in range(m):
+        i = start + k
+        flag = 0
+        T = out[_T, i]
+        b = bid[i]
+        a = ask[i]
+        age = as_of_s - quote_time_s[i]
+        if not age <= max_quote_age_s:  # NaN (unknown quote time) counts as stale
+            flag |= FLAG_STALE
+        if not T > 0.0:
+            flag |= FLAG_EXPIRED
+        mid = _NAN
+        spread_pct = _NAN
+        if not (a > 0.0 and b >= 0.0):  # NaN on either side fails too
+            flag |= FLAG_NO_QUOTE
+        elif b > a:
+            flag |= FLAG_CROSSED
         else:
-            # One set of forward, discount and normalisation constants for all three prices.
-            st, df_r, F, intr, upper, x, ex, sqrt_FK, sqrt_T = iv_setup(
-                spot, K, T, rate, dividend_yield, call
-            )
-            iv, status = iv_from_setup(mid, st, df_r, F, intr, upper, x, ex, sqrt_FK, sqrt_T, 0.0)
-            if status == STATUS_BELOW_INTRINSIC:
-                flag |= FLAG_BELOW_INTRINSIC
-            elif status == STATUS_ABOVE_UPPER_BOUND:
-                flag |= FLAG_ABOVE_UPPER_BOUND
-            seed = iv if status == STATUS_OK else 0.0
-            iv_a = iv_from_setup(a, st, df_r, F, intr, upper, x, ex, sqrt_FK, sqrt_T, seed)[0]
-            if b > 0.0:
-                iv_b = iv_from_setup(b, st, df_r, F, intr, upper, x, ex, sqrt_FK, sqrt_T, seed)[0]
-    if math.isnan(iv):
-        flag |= FLAG_NO_IV
-        delta = _NAN
-        gamma = _NAN
-        vega = _NAN
-        theta = _NAN
-        rho = _NAN
-    else:
-        _, delta, gamma, vega, theta, rho = price_greeks_scalar(
-            spot, K, T, rate, dividend_yield, iv, call
+            if b == 0.0:
+                flag |= FLAG_ZERO_BID
+            mid = 0.5 * (a + b)
+            spread_pct = (a - b) / mid * 100.0
+        out[_MID, i] = mid
+        out[_SPREAD, i] = spread_pct
+        out[_AGE, i] = age
+        out[_IV, i] = _NAN
+        out[_IV_BID, i] = _NAN
+        out[_IV_ASK, i] = _NAN
+        flags[i] = flag
+        iv_status[i] = STATUS_INVALID_INPUT  # no usable mid, unless set below
+        st, df_r[k], forward[k], intrinsic[k], upper[k], x[k], ex[k], sqrt_FK[k], sqrt_T[k] = (
+            iv_setup(spot, strike[i], T, rate, dividend_yield, is_call[i])
         )
-    iv_diff = vendor_iv[i] - iv
-    delta_diff = vendor_delta[i] - delta
-    if abs(iv_diff) > vendor_iv_tolerance:
-        flag |= FLAG_VENDOR_IV_MISMATCH
-    if abs(delta_diff) > vendor_delta_tolerance:
-        flag |= FLAG_VENDOR_DELTA_MISMATCH
-    out[1, i] = mid
-    out[2, i] = spread_pct
-    out[3, i] = iv
-    out[4, i] = iv_b
-    out[5, i] = iv_a
-    out[6, i] = delta
-    out[7, i] = gamma
-    out[8, i] = vega
-    out[9, i] = theta
-    out[10, i] = rho
-    out[11, i] = age
-    out[12, i] = liquidity_score_scalar(spread_pct, open_interest[i], volume[i], age)
-    out[13, i] = iv_diff
-    out[14, i] = delta_diff
-    iv_status[i] = status
-    flags[i] = flag
+        setup_status[k] = st
+        if not math.isnan(mid) and st != STATUS_OK:
+            iv_status[i] = st  # expired (T = 0) or an invalid contract
+        elif not math.isnan(mid):
+            iv, status, beta = iv_presolve(
+                mid, st, df_r[k], forward[k], intrinsic[k], upper[k], ex[k], sqrt_FK[k]
+            )
+            out[_IV, i] = iv
+            iv_status[i] = status
+            if status == NEEDS_SOLVE:
+                job_s[n_jobs], job_lower[n_jobs], job_target[n_jobs] = _start(
+                    beta, x[k], ex[k], 0.0
+                )
+                job_x[n_jobs] = x[k]
+                job_ex[n_jobs] = ex[k]
+                job_row[n_jobs] = k
+                n_jobs += 1
+
+    # Pass 2: the mid problems, stepped together.
+    solve_lockstep(job_x, job_ex, job_s, job_lower, job_target, n_jobs, job_result)
+    for j in range(n_jobs):
+        k = job_row[j]
+        i = start + k
+        s = job_result[j]
+        out[_IV, i] = s / sqrt_T[k]
+        iv_status[i] = STATUS_NO_CONVERGENCE if math.isnan(s) else STATUS_OK
+
+    # Pass 3: bid and ask problems, seeded with the mid vol where there is one.
+    n_jobs = 0
+    for k in range(m):
+        i = start + k
+        if math.isnan(out[_MID, i]) or setup_status[k] != STATUS_OK:
+            continue
+        seed = out[_IV, i] * sqrt_T[k] if iv_status[i] == STATUS_OK else 0.0
+        for side in range(2):
+            price = ask[i] if side == 0 else bid[i]
+            if side == 1 and not price > 0.0:
+                continue  # zero bid: no bid-side vol
+            iv, status, beta = iv_presolve(
+                price, STATUS_OK, df_r[k], forward[k], intrinsic[k], upper[k], ex[k], sqrt_FK[k]
+            )
+            if status == NEEDS_SOLVE:
+                job_s[n_jobs], job_lower[n_jobs], job_target[n_jobs] = _start(
+                    beta, x[k], ex[k], seed
+                )
+                job_x[n_jobs] = x[k]
+                job_ex[n_jobs] = ex[k]
+                job_row[n_jobs] = 2 * k + side
+                n_jobs += 1
+            else:
+                out[_IV_ASK if side == 0 else _IV_BID, i] = iv
+
+    # Pass 4: bid and ask, stepped together.
+    solve_lockstep(job_x, job_ex, job_s, job_lower, job_target, n_jobs, job_result)
+    for j in range(n_jobs):
+        k = job_row[j] // 2
+        side = job_row[j] - 2 * k
+        out[_IV_ASK if side == 0 else _IV_BID, start + k] = job_result[j] / sqrt_T[k]
+
+    # Pass 5: greeks at the mid vol, flags from the mid status, vendor check, liquidity.
+    for k in range(m):
+        i = start + k
+        flag = flags[i]
+        status = iv_status[i]
+        if status == STATUS_BELOW_INTRINSIC:
+            flag |= FLAG_BELOW_INTRINSIC
+        elif status == STATUS_ABOVE_UPPER_BOUND:
+            flag |= FLAG_ABOVE_UPPER_BOUND
+        iv = out[_IV, i]
+        if not math.isnan(iv):
+            _, delta, gamma, vega, theta, rho = price_greeks_scalar(
+                spot, strike[i], out[_T, i], rate, dividend_yield, iv, is_call[i]
+            )
+        else:
+            flag |= FLAG_NO_IV
+            delta = _NAN
+            gamma = _NAN
+            vega = _NAN
+            theta = _NAN
+            rho = _NAN
+        iv_diff = vendor_iv[i] - iv
+        delta_diff = vendor_delta[i] - delta
+        if abs(iv_diff) > vendor_iv_tolerance:
+            flag |= FLAG_VENDOR_IV_MISMATCH
+        if abs(delta_diff) > vendor_delta_tolerance:
+            flag |= FLAG_VENDOR_DELTA_MISMATCH
+        out[_DELTA, i] = delta
+        out[_GAMMA, i] = gamma
+        out[_VEGA, i] = vega
+        out[_THETA, i] = theta
+        out[_RHO, i] = rho
+        out[_LIQUIDITY, i] = liquidity_score_scalar(
+            out[_SPREAD, i], open_interest[i], volume[i], out[_AGE, i]
+        )
+        out[_IV_DIFF, i] = iv_diff
+        out[_DELTA_DIFF, i] = delta_diff
+        flags[i] = flag
 
 
 @njit(cache=True, error_model="numpy")
@@ -170,9 +262,12 @@ def enrich_serial(  # type: ignore[no-untyped-def]  # noqa: PLR0917
     iv_status,
     flags,
 ):
-    for i in range(strike.shape[0]):
-        _enrich_row(
-            i,
+    n = strike.shape[0]
+    for block in range((n + BLOCK - 1) // BLOCK):
+        start = block * BLOCK
+        _enrich_block(
+            start,
+            min(start + BLOCK, n),
             strike,
             is_call,
             bid,
@@ -217,9 +312,12 @@ def enrich_parallel(  # type: ignore[no-untyped-def]  # noqa: PLR0917
     iv_status,
     flags,
 ):
-    for i in prange(strike.shape[0]):
-        _enrich_row(
-            i,
+    n = strike.shape[0]
+    for block in prange((n + BLOCK - 1) // BLOCK):
+        start = block * BLOCK
+        _enrich_block(
+            start,
+            min(start + BLOCK, n),
             strike,
             is_call,
             bid,

@@ -6,8 +6,16 @@ give NaN and, for implied vol, a status code (the ``STATUS_*`` integers below, m
 :mod:`agent.pricing.bsm`.
 
 Array kernels take 1-D inputs whose length is either ``n`` or 1 (a broadcast scalar); the
-``_step`` of an input is 1 or 0 and multiplies the loop index, so scalars are never copied
-into full arrays.
+step of an input is 1 or 0 and multiplies the loop index, so scalars are never copied into
+full arrays.
+
+Performance notes (measured; see bench/pricing.py): numba does not inline one compiled
+function into another by itself, and a call costs 20-80 ns here, so the small scalar kernels
+are ``inline="always"``; tuple-returning kernels have a single return with the rare cases
+as assignments on a cold path. ``error_model="numpy"`` makes a division by zero give inf/NaN
+instead of raising, which is what "kernels never raise" needs and drops the checks.
+N(x) comes from the Mills ratio R(y) = N(-y) / n(y) (Chebyshev tables, :mod:`_mills`) times
+a density that is already at hand, instead of another erfc.
 
 mypy: numba is untyped (``Any``), so decorated kernels are ``Any`` to callers; scalar kernels
 carry annotations (numba ignores them), array loops a narrow ``type: ignore[no-untyped-def]``.
@@ -24,10 +32,12 @@ which is valid for calls and puts alike (time value is the same for both at one 
 ``s_c = sqrt(2|x|)`` and concave above it. Below ``b(s_c)`` we solve ``ln b(s) = ln beta``
 (the log removes the exponential flatness of deep out-of-the-money prices); above it we solve
 ``-ln(exp(x/2) - b(s)) = -ln(exp(x/2) - beta)``, where ``exp(x/2) - b`` is computed as a sum
-of two positive terms, so prices close to the upper bound keep their precision. Starting
+of two positive terms, so prices close to the upper bound keep their precision. With
+a = -x/s, t = s/2 the vega b' has a closed-form logarithm and b / b' = R(a - t) - R(a + t),
+(exp(x/2) - b) / b' = R(t - a) + R(a + t), so an iteration needs no exp at all. Starting
 guesses come from two-parameter asymptotic models matched at ``s_c``; third-order Householder
-steps then converge in two to four iterations, inside a bracket that falls back to bisection
-if a step ever leaves it.
+steps then converge in two or three evaluations, inside a bracket that falls back to
+bisection if a step ever leaves it.
 """
 
 from __future__ import annotations
@@ -37,6 +47,12 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from agent.pricing._ivguess import CORRECTION as GUESS_CORRECTION
+from agent.pricing._ivguess import ROOT_X_MAX as GUESS_ROOT_X_MAX
+from agent.pricing._ivguess import ROOT_X_MIN as GUESS_ROOT_X_MIN
+from agent.pricing._ivguess import ROOT_X_STEPS as GUESS_ROOT_X_STEPS
+from agent.pricing._ivguess import ZETA_MIN as GUESS_ZETA_MIN
+from agent.pricing._ivguess import ZETA_STEPS as GUESS_ZETA_STEPS
 from agent.pricing._mills import MILLS_TABLE, MILLS_TAIL, MILLS_TAIL_START, MILLS_WIDTH
 
 STATUS_OK = 0
@@ -250,62 +266,65 @@ def _inverse_norm_cdf_rough(p: float) -> float:
     return -z if p < 0.5 else z
 
 
-@njit(cache=True, error_model="numpy")
-def _normalized(x: float, s: float, ex: float) -> tuple[float, float, float]:
-    """(b, exp(x/2) - b, b') of the normalised OTM call b(x, s), x <= 0, ex = exp(x/2).
-
-    With a = -x/s and t = s/2, exp(x/2) n(t - a) = exp(-x/2) n(-a - t) = b'(s), so
-    b = b' (R(a - t) - R(a + t)) below s_c (a >= t) and exp(x/2) - b = b' (R(t - a) + R(a + t))
-    above it (R the Mills ratio).
-    """
-    a = -x / s
-    t = 0.5 * s
-    vega = _INV_SQRT_2PI * math.exp(-0.5 * (a * a + t * t))
-    if a >= t:
-        b = vega * (mills_ratio(a - t) - mills_ratio(a + t))
-        return b, ex - b, vega
-    gap = vega * (mills_ratio(t - a) + mills_ratio(a + t))
-    return ex - gap, gap, vega
-
-
 _LN_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _MILLS_AT_ZERO = math.sqrt(0.5 * math.pi)
 _ONE_SIXTH = 1.0 / 6.0
 
 
-@njit(cache=True, error_model="numpy")
-def solve_normalized(beta: float, x: float, ex: float, s_guess: float) -> tuple[float, int]:
-    """s = sigma sqrt(T) with b(x, s) = beta, for x <= 0, ex = exp(x/2), 0 < beta < ex.
+_CORRECTION_U_SCALE = GUESS_ROOT_X_STEPS / (GUESS_ROOT_X_MAX - GUESS_ROOT_X_MIN)
+_CORRECTION_V_SCALE = GUESS_ZETA_STEPS / (1.0 - GUESS_ZETA_MIN)
 
-    ``s_guess`` > 0 replaces the built-in starting guess (used when a nearby solution is
-    known, e.g. the mid vol when solving bid and ask). Returns (s, status).
 
-    Both objectives are evaluated in log space without any exp: ln b' = -(a^2 + t^2)/2 -
-    ln sqrt(2 pi) is known in closed form, so ln b = ln b' + ln(R(a - t) - R(a + t)) below
-    s_c and ln(exp(x/2) - b) = ln b' + ln(R(t - a) + R(a + t)) above it. That also keeps
-    deep out-of-the-money prices far below the smallest double representable as b itself.
-    Single exit (see :func:`price_greeks_scalar` for why).
+@njit(cache=True, inline="always", error_model="numpy")
+def _start_correction(s_c: float, zeta: float) -> float:
+    """Factor taking the lower-region model start to within ~1 % of the root (bilinear in the
+    table of :mod:`_ivguess`, over sqrt|x| = s_c / sqrt 2 and zeta = s_model / s_c); 1 outside
+    the table, where the solver simply takes an evaluation or two more."""
+    root_x = s_c * _INV_SQRT2
+    if not (GUESS_ROOT_X_MIN <= root_x <= GUESS_ROOT_X_MAX):
+        return 1.0
+    u = (root_x - GUESS_ROOT_X_MIN) * _CORRECTION_U_SCALE
+    v = max(0.0, min((zeta - GUESS_ZETA_MIN) * _CORRECTION_V_SCALE, float(GUESS_ZETA_STEPS)))
+    i = min(int(u), GUESS_ROOT_X_STEPS - 1)
+    j = min(int(v), GUESS_ZETA_STEPS - 1)
+    fu = u - i
+    fv = v - j
+    row = GUESS_ZETA_STEPS + 1
+    c = GUESS_CORRECTION
+    o = i * row + j
+    low = c[o] + (c[o + 1] - c[o]) * fv
+    high = c[o + row] + (c[o + row + 1] - c[o + row]) * fv
+    value: float = low + (high - low) * fu
+    return value
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _start(beta: float, x: float, ex: float, s_guess: float) -> tuple[float, bool, float]:
+    """(s0, lower, log target) for b(x, s) = beta: the starting point and the objective.
+
+    ``lower`` selects ln b(s) = ln beta (target ln beta), else -ln(exp(x/2) - b(s)) =
+    -ln(exp(x/2) - beta) (target ln(exp(x/2) - beta)). ``s_guess`` > 0 is used as is (e.g.
+    the mid vol when solving bid and ask); otherwise asymptotic models matched at the
+    inflection point s_c give the start.
     """
     gap_target = ex - beta
     s_c = math.sqrt(-2.0 * x)
+    # At s_c: a = t = s_c / 2 and b' = exp(x/2) / sqrt(2 pi).
+    ratio_c = _MILLS_AT_ZERO - mills_ratio(s_c)  # b(s_c) / b'(s_c)
+    log_b_c = 0.5 * x - _LN_SQRT_2PI + math.log(ratio_c)
+    log_beta = math.log(beta)
     if s_guess > 0.0:
         s = s_guess
         lower = s_guess < s_c
-        log_beta = math.log(beta) if lower else 0.0
-        log_gap_target = 0.0 if lower else math.log(gap_target)
     else:
-        # At s_c: a = t = s_c / 2 and b' = exp(x/2) / sqrt(2 pi).
-        ratio_c = _MILLS_AT_ZERO - mills_ratio(s_c)  # b(s_c) / b'(s_c)
-        log_b_c = 0.5 * x - _LN_SQRT_2PI + math.log(ratio_c)
-        log_beta = math.log(beta)
         lower = log_beta < log_b_c
-        log_gap_target = 0.0 if lower else math.log(gap_target)
         if lower:
             # ln b(s) ~ A - B / s^2 as s -> 0 (the x^2 / (2 s^2) exponent), matched in value
             # and slope (b'/b = 1 / ratio_c) to the true curve at s_c.
             B = 0.5 * s_c * s_c * s_c / ratio_c
             A = log_b_c + B / (s_c * s_c)
             s = math.sqrt(B / (A - log_beta))
+            s *= _start_correction(s_c, s / s_c)
         else:
             # exp(x/2) - b(s) ~ kappa * 2 N(-s/2) as s -> infinity (exact for x = 0), matched
             # in value at s_c; the tangent at s_c is a lower bound in the concave region.
@@ -318,88 +337,138 @@ def solve_normalized(beta: float, x: float, ex: float, s_guess: float) -> tuple[
             s = max(s, s_c + (beta - b_c) / vega_c)
     if not (s > 0.0 and _finite(s)):
         s = max(s_c, 0.5)
-    result = _NAN
-    status = STATUS_NO_CONVERGENCE
-    if not (beta > 0.0 and gap_target > 0.0):
-        status = STATUS_INVALID_INPUT
-        s = _NAN  # skips the loop below
+    return s, lower, log_beta if lower else math.log(gap_target)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _householder_step(  # noqa: PLR0917
+    s: float, lo: float, hi: float, x: float, ex: float, lower: bool, log_target: float
+) -> tuple[float, float, float, bool]:
+    """One evaluation at s: (next s, lo, hi, converged). When converged, next s is the root.
+
+    Both objectives are evaluated in log space without any exp: ln b' = -(a^2 + t^2)/2 -
+    ln sqrt(2 pi) is known in closed form, so ln b = ln b' + ln(R(a - t) - R(a + t)) below
+    s_c and ln(exp(x/2) - b) = ln b' + ln(R(t - a) + R(a + t)) above it. That also keeps
+    deep out-of-the-money prices far below the smallest double representable as b itself.
+    The step is third-order Householder, kept inside the bracket [lo, hi] (bisection when it
+    leaves it).
+    """
+    inv_s = 1.0 / s
+    a = -x * inv_s
+    t = 0.5 * s
+    a2 = a * a
+    log_vega = -0.5 * (a2 + t * t) - _LN_SQRT_2PI
+    r2 = a2 * inv_s - 0.25 * s  # b'' / b'
+    r3 = r2 * r2 - 3.0 * a2 * inv_s * inv_s - 0.25  # b(3) / b'
+    # f is the objective, inv_f1 = 1 / f' (kept as a reciprocal to save divisions).
+    if lower:
+        # f = ln b - ln beta, f' = b'/b
+        if a >= t:
+            ratio = mills_ratio(a - t) - mills_ratio(a + t)  # b / b'
+            f = log_vega + math.log(ratio) - log_target
+            inv_f1 = ratio
+            if not ratio > 0.0:  # cancelled to nothing: far below the target
+                f = -_INF
+                inv_f1 = 0.0
+        else:
+            vega = math.exp(log_vega)
+            b = ex - vega * (mills_ratio(t - a) + mills_ratio(a + t))
+            f = math.log(b) - log_target
+            inv_f1 = b / vega
+        lam = 1.0 / inv_f1
+        g = r2 - lam
+        d = r3 - 3.0 * lam * r2 + 2.0 * lam * lam
+    else:
+        # f = ln(gap target) - ln(exp(x/2) - b), f' = b' / (exp(x/2) - b)
+        if a < t:
+            total = mills_ratio(t - a) + mills_ratio(a + t)  # (exp(x/2) - b) / b'
+            f = log_target - log_vega - math.log(total)
+            inv_f1 = total
+        else:
+            vega = math.exp(log_vega)
+            gap = ex - vega * (mills_ratio(a - t) - mills_ratio(a + t))
+            f = log_target - math.log(gap)
+            inv_f1 = gap / vega
+        mu = 1.0 / inv_f1
+        g = r2 + mu
+        d = r3 + 3.0 * mu * r2 + 2.0 * mu * mu
+    if f < 0.0:
+        lo = max(lo, s)
+    elif f > 0.0:
+        hi = min(hi, s)
+    nu = -f * inv_f1
+    denominator = 1.0 + g * nu + d * nu * nu * _ONE_SIXTH
+    step = nu * (1.0 + 0.5 * g * nu) / denominator
+    if not (denominator > 0.0 and _finite(step)):
+        step = nu  # plain Newton
+    converged = f == 0.0 or abs(step) <= _S_TOLERANCE * s
+    s_next = s + step if f != 0.0 else s
+    if not converged and not (lo < s_next < hi):
+        # The step left the bracket (or could not be computed): bisect instead.
+        if hi == _INF:
+            s_next = 2.0 * s
+        elif lo == 0.0:
+            s_next = 0.5 * hi
+        else:
+            s_next = 0.5 * (lo + hi)
+            converged = s_next in (lo, hi)  # bracket exhausted at machine precision
+    return s_next, lo, hi, converged
+
+
+@njit(cache=True, error_model="numpy")
+def solve_normalized(beta: float, x: float, ex: float, s_guess: float) -> tuple[float, int]:
+    """s = sigma sqrt(T) with b(x, s) = beta, for x <= 0, ex = exp(x/2), 0 < beta < ex.
+
+    Returns (s, status); see :func:`_start` and :func:`_householder_step`.
+    """
+    if not (beta > 0.0 and ex - beta > 0.0):
+        return _NAN, STATUS_INVALID_INPUT
+    s, lower, log_target = _start(beta, x, ex, s_guess)
     lo = 0.0
     hi = _INF
-    for _ in range(_MAX_ITERATIONS if s > 0.0 else 0):
-        inv_s = 1.0 / s
-        a = -x * inv_s
-        t = 0.5 * s
-        a2 = a * a
-        log_vega = -0.5 * (a2 + t * t) - _LN_SQRT_2PI
-        r2 = a2 * inv_s - 0.25 * s  # b'' / b'
-        r3 = r2 * r2 - 3.0 * a2 * inv_s * inv_s - 0.25  # b(3) / b'
-        # f is the objective, inv_f1 = 1 / f' (kept as a reciprocal to save divisions).
-        if lower:
-            # f = ln b - ln beta, f' = b'/b
-            if a >= t:
-                ratio = mills_ratio(a - t) - mills_ratio(a + t)  # b / b'
-                if ratio > 0.0:
-                    f = log_vega + math.log(ratio) - log_beta
-                    inv_f1 = ratio
-                else:  # cancelled to nothing: far below the target
-                    f = -_INF
-                    inv_f1 = 0.0
-            else:
-                vega = math.exp(log_vega)
-                b = ex - vega * (mills_ratio(t - a) + mills_ratio(a + t))
-                f = math.log(b) - log_beta
-                inv_f1 = b / vega
-            lam = 1.0 / inv_f1
-            g = r2 - lam
-            d = r3 - 3.0 * lam * r2 + 2.0 * lam * lam
-        else:
-            # f = ln(gap target) - ln(exp(x/2) - b), f' = b' / (exp(x/2) - b)
-            if a < t:
-                total = mills_ratio(t - a) + mills_ratio(a + t)  # (exp(x/2) - b) / b'
-                f = log_gap_target - log_vega - math.log(total)
-                inv_f1 = total
-            else:
-                vega = math.exp(log_vega)
-                gap = ex - vega * (mills_ratio(a - t) - mills_ratio(a + t))
-                f = log_gap_target - math.log(gap)
-                inv_f1 = gap / vega
-            mu = 1.0 / inv_f1
-            g = r2 + mu
-            d = r3 + 3.0 * mu * r2 + 2.0 * mu * mu
-        if f == 0.0:
+    result = _NAN
+    status = STATUS_NO_CONVERGENCE
+    for _ in range(_MAX_ITERATIONS):
+        s, lo, hi, converged = _householder_step(s, lo, hi, x, ex, lower, log_target)
+        if converged:
             result = s
             status = STATUS_OK
             break
-        if f < 0.0:
-            lo = max(lo, s)
-        else:
-            hi = min(hi, s)
-        s_new = _NAN
-        if inv_f1 > 0.0 and _finite(f):
-            nu = -f * inv_f1
-            denominator = 1.0 + g * nu + d * nu * nu * _ONE_SIXTH
-            step = nu * (1.0 + 0.5 * g * nu) / denominator
-            if not (denominator > 0.0 and _finite(step)):
-                step = nu  # plain Newton
-            if abs(step) <= _S_TOLERANCE * s:
-                result = s + step
-                status = STATUS_OK
-                break
-            s_new = s + step
-        if not (lo < s_new < hi):
-            # The step left the bracket (or could not be computed): bisect instead.
-            if hi == _INF:
-                s_new = 2.0 * s
-            elif lo == 0.0:
-                s_new = 0.5 * hi
-            else:
-                s_new = 0.5 * (lo + hi)
-                if s_new in (lo, hi):  # bracket exhausted at machine precision
-                    result = s_new
-                    status = STATUS_OK
-                    break
-        s = s_new
     return result, status
+
+
+@njit(cache=True, error_model="numpy")
+def solve_lockstep(x, ex, s, lower, log_target, n_jobs, result):  # type: ignore[no-untyped-def]  # noqa: PLR0917
+    """Solve ``n_jobs`` independent problems, one Householder step for each in turn.
+
+    One problem alone is latency-bound (every step waits for the previous one); stepping
+    many problems round-robin lets the CPU overlap them. ``s`` holds the starting points
+    and is overwritten; ``result`` gets s at the root, or NaN without convergence.
+    """
+    lo = np.zeros(n_jobs)
+    hi = np.full(n_jobs, _INF)
+    active = np.arange(n_jobs)
+    n_active = n_jobs
+    for _ in range(_MAX_ITERATIONS):
+        if n_active == 0:
+            break
+        kept = 0
+        for k in range(n_active):
+            j = active[k]
+            s_next, lo_j, hi_j, converged = _householder_step(
+                s[j], lo[j], hi[j], x[j], ex[j], lower[j], log_target[j]
+            )
+            if converged:
+                result[j] = s_next
+            else:
+                s[j] = s_next
+                lo[j] = lo_j
+                hi[j] = hi_j
+                active[kept] = j
+                kept += 1
+        n_active = kept
+    for k in range(n_active):
+        result[active[k]] = _NAN
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -427,22 +496,25 @@ def iv_setup(  # noqa: PLR0917
     return status, df_r, F, intrinsic, upper_bound, x, ex, math.sqrt(F * K), math.sqrt(T)
 
 
-@njit(cache=True, error_model="numpy")
-def iv_from_setup(  # noqa: PLR0917
+NEEDS_SOLVE = 255
+"""Internal status of :func:`iv_presolve`: a normalised problem is left to solve."""
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def iv_presolve(  # noqa: PLR0917
     price: float,
     setup_status: int,
     df_r: float,
     F: float,
     intrinsic: float,
     upper_bound: float,
-    x: float,
     ex: float,
     sqrt_FK: float,
-    sqrt_T: float,
-    sigma_guess: float,
-) -> tuple[float, int]:
-    """(sigma, status) of ``price`` given :func:`iv_setup` of its contract (single exit)."""
+) -> tuple[float, int, float]:
+    """(sigma, status, beta): every answer that needs no iteration, else NEEDS_SOLVE and the
+    normalised time value beta to solve for."""
     iv = _NAN
+    beta = _NAN
     status = setup_status
     if status != STATUS_OK:
         pass
@@ -469,9 +541,32 @@ def iv_from_setup(  # noqa: PLR0917
         elif not beta < ex:
             status = STATUS_ABOVE_UPPER_BOUND
         else:
-            s_guess = sigma_guess * sqrt_T if sigma_guess > 0.0 else 0.0
-            s, status = solve_normalized(beta, x, ex, s_guess)
-            iv = s / sqrt_T if status == STATUS_OK else _NAN
+            status = NEEDS_SOLVE
+    return iv, status, beta
+
+
+@njit(cache=True, error_model="numpy")
+def iv_from_setup(  # noqa: PLR0917
+    price: float,
+    setup_status: int,
+    df_r: float,
+    F: float,
+    intrinsic: float,
+    upper_bound: float,
+    x: float,
+    ex: float,
+    sqrt_FK: float,
+    sqrt_T: float,
+    sigma_guess: float,
+) -> tuple[float, int]:
+    """(sigma, status) of ``price`` given :func:`iv_setup` of its contract."""
+    iv, status, beta = iv_presolve(
+        price, setup_status, df_r, F, intrinsic, upper_bound, ex, sqrt_FK
+    )
+    if status == NEEDS_SOLVE:
+        s_guess = sigma_guess * sqrt_T if sigma_guess > 0.0 else 0.0
+        s, status = solve_normalized(beta, x, ex, s_guess)
+        iv = s / sqrt_T
     return iv, status
 
 
@@ -665,49 +760,63 @@ def _greeks_loop_parallel(S, K, T, r, q, sigma, is_call, n, out):  # type: ignor
             out[5, i] = rh
 
 
+IV_BLOCK = 256
+"""Options per lockstep block in the implied-vol array loops."""
+
+
 @njit(cache=True, error_model="numpy")
-def _iv_loop(price, S, K, T, r, q, is_call, n, out, status):  # type: ignore[no-untyped-def]  # noqa: PLR0917
-    s_price = 1 if price.shape[0] > 1 else 0
+def _iv_block(price, S, K, T, r, q, is_call, start, stop, out, status):  # type: ignore[no-untyped-def]  # noqa: PLR0917
+    """Implied vols of rows start..stop: closed-form answers first, then the rest in lockstep."""
+    m = stop - start
+    x = np.empty(m)
+    ex = np.empty(m)
+    s = np.empty(m)
+    lower = np.empty(m, dtype=np.bool_)
+    log_target = np.empty(m)
+    sqrt_T = np.empty(m)
+    rows = np.empty(m, dtype=np.int64)
+    result = np.empty(m)
+    s_p = 1 if price.shape[0] > 1 else 0
     s_S = 1 if S.shape[0] > 1 else 0
     s_K = 1 if K.shape[0] > 1 else 0
     s_T = 1 if T.shape[0] > 1 else 0
     s_r = 1 if r.shape[0] > 1 else 0
     s_q = 1 if q.shape[0] > 1 else 0
-    s_is_call = 1 if is_call.shape[0] > 1 else 0
-    for i in range(n):
-        iv, st = implied_vol_scalar(
-            price[i * s_price],
-            S[i * s_S],
-            K[i * s_K],
-            T[i * s_T],
-            r[i * s_r],
-            q[i * s_q],
-            is_call[i * s_is_call],
-            0.0,
+    s_c = 1 if is_call.shape[0] > 1 else 0
+    n_jobs = 0
+    for i in range(start, stop):
+        st, df_r, F, intr, upper, x_i, ex_i, sqrt_FK, sqrt_T_i = iv_setup(
+            S[i * s_S], K[i * s_K], T[i * s_T], r[i * s_r], q[i * s_q], is_call[i * s_c]
         )
+        iv, st, beta = iv_presolve(price[i * s_p], st, df_r, F, intr, upper, ex_i, sqrt_FK)
         out[i] = iv
         status[i] = st
+        if st == NEEDS_SOLVE:
+            s0, lower_i, target = _start(beta, x_i, ex_i, 0.0)
+            x[n_jobs] = x_i
+            ex[n_jobs] = ex_i
+            s[n_jobs] = s0
+            lower[n_jobs] = lower_i
+            log_target[n_jobs] = target
+            sqrt_T[n_jobs] = sqrt_T_i
+            rows[n_jobs] = i
+            n_jobs += 1
+    solve_lockstep(x, ex, s, lower, log_target, n_jobs, result)
+    for j in range(n_jobs):
+        i = rows[j]
+        out[i] = result[j] / sqrt_T[j]
+        status[i] = STATUS_NO_CONVERGENCE if math.isnan(result[j]) else STATUS_OK
+
+
+@njit(cache=True, error_model="numpy")
+def _iv_loop(price, S, K, T, r, q, is_call, n, out, status):  # type: ignore[no-untyped-def]  # noqa: PLR0917
+    for block in range((n + IV_BLOCK - 1) // IV_BLOCK):
+        start = block * IV_BLOCK
+        _iv_block(price, S, K, T, r, q, is_call, start, min(start + IV_BLOCK, n), out, status)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def _iv_loop_parallel(price, S, K, T, r, q, is_call, n, out, status):  # type: ignore[no-untyped-def]  # noqa: PLR0917
-    s_price = 1 if price.shape[0] > 1 else 0
-    s_S = 1 if S.shape[0] > 1 else 0
-    s_K = 1 if K.shape[0] > 1 else 0
-    s_T = 1 if T.shape[0] > 1 else 0
-    s_r = 1 if r.shape[0] > 1 else 0
-    s_q = 1 if q.shape[0] > 1 else 0
-    s_is_call = 1 if is_call.shape[0] > 1 else 0
-    for i in prange(n):
-        iv, st = implied_vol_scalar(
-            price[i * s_price],
-            S[i * s_S],
-            K[i * s_K],
-            T[i * s_T],
-            r[i * s_r],
-            q[i * s_q],
-            is_call[i * s_is_call],
-            0.0,
-        )
-        out[i] = iv
-        status[i] = st
+    for block in prange((n + IV_BLOCK - 1) // IV_BLOCK):
+        start = block * IV_BLOCK
+        _iv_block(price, S, K, T, r, q, is_call, start, min(start + IV_BLOCK, n), out, status)
