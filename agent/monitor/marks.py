@@ -210,7 +210,6 @@ class _LegWork:
     gamma: float = math.nan
     theta: float = math.nan
     vega: float = math.nan
-    kernel_row: int = -1
 
     @property
     def is_option(self) -> bool:
