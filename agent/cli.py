@@ -118,15 +118,158 @@ def run() -> None:
 
 
 @app.command()
-def scan() -> None:
-    """Run one scan cycle now and print the ranked candidates."""
-    not_built("scan", "signals, issue 7")
+def scan(
+    once: Annotated[
+        bool, typer.Option("--once", help="Run one scan cycle now (the only mode).")
+    ] = True,
+    explain: Annotated[
+        str | None, typer.Option(help="Print every decision record of this symbol.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Record decisions; no risk check, no orders.")
+    ] = False,
+) -> None:
+    """Run one scan cycle now (simulator by default; any mode) and print the ranked
+    candidates, what risk said, and a per-symbol summary of rejections."""
+    import asyncio
+    from collections import Counter
+    from datetime import timedelta
+
+    from agent.clock import SimClock
+    from agent.engine import Engine
+    from agent.factories import build_world
+    from agent.local import LocalServices
+    from agent.signals import EXPLAIN_COLUMNS
+    from agent.signals import explain as explain_rows
+
+    settings = STATE.settings()
+    world = build_world(settings)
+    clock = world.clock
+    if isinstance(clock, SimClock) and not world.calendar.is_open(clock.now()):
+        # The simulated market is closed at the saved time: scan 30 minutes after the next open.
+        clock.set(world.calendar.next_open(clock.now()) + timedelta(minutes=30))
+    services = LocalServices(world)
+    engine = Engine(services, dry_run=settings.dry_run or dry_run)
+    submit = not (settings.dry_run or dry_run)
+    report = asyncio.run(engine.scan_cycle(world.symbols, clock.now(), submit=submit))
+    world.save()
+
+    console.print(
+        f"scan {report.scan_id} at {report.at:%Y-%m-%d %H:%M} UTC: {report.symbols} symbols, "
+        f"{report.candidates} candidates, {len(report.selected)} selected, "
+        f"{sum(d.approved for d in report.decisions)} approved, {len(report.opened)} opened "
+        f"({report.elapsed_s:.2f} s; trading state {report.state.value})"
+    )
+    table = Table(title="ranked candidates")
+    for column in (
+        "#",
+        "symbol",
+        "strategy",
+        "expiry",
+        "legs",
+        "credit $",
+        "max loss $",
+        "PoP",
+        "EV $",
+        "score",
+        "risk",
+    ):
+        table.add_column(column, overflow="fold")
+    decisions = {d.candidate_id: d for d in report.decisions}
+    for rank, c in enumerate(report.selected, start=1):
+        decision = decisions.get(c.candidate_id)
+        verdict = "not checked (dry run)" if decision is None else decision.summary()
+        strikes = "/".join(
+            f"{'+' if leg.side.value == 'buy' else '-'}{leg.contract.right.occ_letter}{leg.contract.strike}"
+            for leg in c.legs
+        )
+        table.add_row(
+            str(rank), c.underlying, c.strategy.value, str(c.expiry), strikes,
+            f"{c.credit_usd:,.2f}", f"{c.max_loss_usd:,.2f}", f"{c.pop:.0%}",
+            f"{c.expected_value_usd:,.2f}", verdict,
+        )  # fmt: skip
+    console.print(table)
+    rejected: Counter[str] = Counter()
+    for s in report.scans:
+        if not s.candidates:
+            failed = [r.rule for d in s.decisions for r in d.failed_reasons]
+            rejected[failed[0] if failed else "no candidate"] += 1
+    if rejected:
+        console.print("symbols without a candidate, by first failed rule:")
+        for rule, count in rejected.most_common():
+            console.print(f"  {rule}: {count}", highlight=False)
+    if explain:
+        symbol = explain.upper()
+        with world.store.transaction() as tx:
+            records = tx.decisions.list(underlying=symbol, scan_id=report.scan_id)
+        why = Table(
+            title=f"why: {symbol} at {report.at:%Y-%m-%d %H:%M} UTC ({len(records)} records)"
+        )
+        for column in EXPLAIN_COLUMNS:
+            why.add_column(column, overflow="fold")
+        for row in explain_rows(records):
+            why.add_row(*row)
+        console.print(why)
+    del once
 
 
 @app.command()
-def backtest() -> None:
-    """Replay the decision core over simulated days with a stepped clock."""
-    not_built("backtest", "the embedded market, issue 5")
+def backtest(
+    days: Annotated[int, typer.Option(help="Trading sessions to simulate.", min=1)] = 5,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh/--resume", help="Start a new backtest (default) or continue the last one."
+        ),
+    ] = True,
+) -> None:
+    """Run the real engine and services over the simulator with a stepped clock, as fast as
+    possible (its own database and exchange state under var/backtest/)."""
+    import shutil
+    from pathlib import Path
+
+    from agent.backtest import Backtest
+    from agent.domain import Mode
+
+    base = Path("var/backtest")
+    if fresh and base.exists():
+        shutil.rmtree(base)
+    base.mkdir(parents=True, exist_ok=True)
+    settings = load_settings(
+        STATE.config_file,
+        [
+            f"database_url=sqlite:///{base / 'backtest.db'}",
+            f"sim.state_file={base / 'sim_exchange.json'}",
+            *STATE.overrides,
+        ],
+    )
+    if settings.mode is not Mode.SIM:
+        fail("backtest runs on the simulator: set mode=sim")
+    result = Backtest(settings, days=days).run()
+    table = Table(
+        title=f"backtest {result.sessions[0]} .. {result.sessions[-1]} ({len(result.sessions)} sessions)"
+    )
+    table.add_column("figure")
+    table.add_column("value")
+    for name, value in (
+        ("symbols", result.symbols),
+        ("scans", result.scans),
+        ("trades opened", result.trades_opened),
+        ("trades closed", result.trades_closed),
+        ("trades open at end", result.trades_open_at_end),
+        (
+            "by strategy",
+            ", ".join(f"{k} {v}" for k, v in sorted(result.by_strategy.items())) or "-",
+        ),
+        ("orders / rejected", f"{result.orders} / {result.rejected_orders}"),
+        ("fills", result.fills),
+        ("realised P&L $", f"{result.realized_pnl_usd:,.2f}"),
+        ("equity $", f"{result.equity_start_usd:,.2f} → {result.equity_end_usd:,.2f}"),
+        ("step errors", result.step_errors),
+        ("wall time s", f"{result.elapsed_s:.1f}"),
+    ):
+        table.add_row(name, str(value))
+    console.print(table)
 
 
 def _operator_context(settings: AgentSettings) -> tuple[Store, Clock]:

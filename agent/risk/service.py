@@ -18,6 +18,7 @@ value — approved with a size, or denied with the failed rules — and writes i
 
 from __future__ import annotations
 
+import hashlib
 import math
 import uuid
 from collections.abc import Callable, Sequence
@@ -163,13 +164,25 @@ class RiskService:
         reservation of what it approved — all in one transaction.
         """
         now = self._clock.now()
+        decision_id = decision_id_for(candidate, now)
         with self._store.transaction() as tx:
+            existing = tx.risk_decisions.get(decision_id)
+            if existing is not None:
+                # The same candidate judged at the same instant: a retried call gets the
+                # answer already given (and reserved), never a second approval.
+                return existing
             before, _ = self._read_control(tx, now)
             control, changes = self._commit(tx, before, self._refreshed(before, now), now)
             stored = self._read_approvals(tx)
             book = self._load_book(tx, now, stored)
             decision, record, approval = self._decide(
-                tx, candidate=candidate, account=account, book=book, control=control, now=now
+                tx,
+                decision_id=decision_id,
+                candidate=candidate,
+                account=account,
+                book=book,
+                control=control,
+                now=now,
             )
             live = [*book.approvals, *([approval] if approval is not None else [])]
             if [a.encode() for a in live] != [a.encode() for a in stored]:
@@ -535,6 +548,7 @@ class RiskService:
         self,
         tx: StoreSession,
         *,
+        decision_id: str,
         candidate: Candidate,
         account: AccountSnapshot,
         book: Book,
@@ -542,7 +556,6 @@ class RiskService:
         now: datetime,
     ) -> tuple[RiskDecision, DecisionRecord, Approval | None]:
         risk = self._risk
-        decision_id = _new_id("risk")
         purpose = candidate.purpose
         symbol = candidate.underlying.upper()
         sector = self._sector_of(symbol, candidate.sector)
@@ -1047,6 +1060,13 @@ def _closed_by_roll(candidate: Candidate, replaced: Exposure) -> tuple[str, ...]
     if len(new_rights) == 1 and len(old_rights) > 1:
         return tuple(leg.symbol for leg in replaced.legs if leg.right in new_rights)
     return ()
+
+
+def decision_id_for(candidate: Candidate, at: datetime) -> str:
+    """Deterministic: the same candidate judged at the same instant has the same id, so
+    replays (backtests) are reproducible and a retried evaluation is recognised."""
+    digest = hashlib.sha1(f"{candidate.candidate_id}|{at.isoformat()}".encode()).hexdigest()
+    return f"risk-{digest[:20]}"
 
 
 def _new_id(prefix: str) -> str:
