@@ -510,9 +510,27 @@ def learn(
 
 
 @app.command()
-def close() -> None:
-    """Close one trade through the normal execution path."""
-    not_built("close", "monitoring, issue 10")
+def close(
+    trade_id: Annotated[str, typer.Argument(help="The trade to close (see optagent status).")],
+    reason: Annotated[str, typer.Option(help="Why (recorded).")] = "manual close",
+) -> None:
+    """Close one trade through the normal execution path (multi-leg limit order, walker,
+    records): the running agent picks the request up at its next monitor cycle."""
+    from agent.monitor import request_manual_close
+
+    settings = STATE.settings()
+    store, clock = _operator_context(settings)
+    with store.transaction() as tx:
+        matches = [t.trade_id for t in tx.trades.list() if t.trade_id.startswith(trade_id)]
+    if len(matches) != 1:
+        fail(
+            f"{len(matches)} trades match {trade_id!r}: give more of the id (optagent status lists them)"
+        )
+    if not request_manual_close(store, matches[0], reason, at=clock.now()):
+        fail(f"trade {matches[0]} is not open")
+    console.print(
+        f"close requested for {matches[0]}: the agent closes it at its next monitor cycle"
+    )
 
 
 @app.command("sim-server")

@@ -42,3 +42,18 @@ def test_backtest_prints_a_summary(isolated_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "backtest 2026-03-02 .. 2026-03-02 (1 sessions)" in result.output
     assert "trades opened" in result.output
+
+
+def test_close_requests_a_manual_close_of_an_open_trade(isolated_dir: Path) -> None:
+    scanned = runner.invoke(app, [*SMALL, "--set", "universe.min_iv_rank=0", "scan", "--once"])
+    assert scanned.exit_code == 0, scanned.output
+    from agent.adapters.persistence import open_store
+
+    store = open_store(f"sqlite:///{isolated_dir / 'var' / 'optagent.db'}")
+    with store.transaction() as tx:
+        trade_id = tx.trades.list()[0].trade_id
+    result = runner.invoke(app, [*SMALL, "close", trade_id[:10]])
+    assert result.exit_code == 0, result.output
+    assert f"close requested for {trade_id}" in result.output
+    missing = runner.invoke(app, [*SMALL, "close", "no-such-trade"])
+    assert missing.exit_code == 1 and "0 trades match" in missing.output
