@@ -20,7 +20,7 @@ NaN policy (what a contract gets in each situation):
   BELOW_INTRINSIC / ABOVE_UPPER_BOUND and NO_IV; IV and greeks NaN; ``iv_bid`` and ``iv_ask``
   still computed on their own prices.
 - **Expired** (T = 0, i.e. at or after 16:00 ET on the expiry date): flag EXPIRED and NO_IV;
-  IVs and greeks NaN.
+  IVs and greeks NaN; ``iv_status`` EXPIRED (INVALID_INPUT if the quote is unusable too).
 - **Stale** (quote age > ``max_quote_age_s``, or unknown quote time): flag STALE only; the
   numbers are still computed (the caller decides whether to trust them).
 - Any other mid without a vol (solver failure, which is not expected): flag NO_IV.
