@@ -485,7 +485,7 @@ class MarketDataSettings(Section):
 
 
 class SimSettings(Section):
-    seed: int = 42
+    seed: int = 47
     n_underlyings: PositiveInt = 100
     """The simulated universe (the watchlist's names first, then generated ones)."""
     start_date: date = date(2026, 3, 2)

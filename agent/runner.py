@@ -21,6 +21,8 @@ from agent.engine import Engine
 from agent.logging import logger
 from agent.schedule import Loop, Schedule
 
+HEALTH_KEY = "supervisor.health"
+"""State key of the latest loop-health document (read by ``optagent status``)."""
 MAX_SLEEP_SLICE_S = 1.0
 """Wake at least this often to notice a stop request."""
 
@@ -211,3 +213,7 @@ class LoopRunner:
 
     def health_snapshot(self) -> dict[str, dict[str, object]]:
         return {loop.value: h.as_dict() for loop, h in self.health.items()}
+
+    def health_document(self) -> dict[str, object]:
+        """What the heartbeat stores under :data:`HEALTH_KEY`."""
+        return {"at": self.clock.now().isoformat(), "loops": self.health_snapshot()}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,26 +41,26 @@ def isolated_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     yield tmp_path
 
 
+def make_settings(directory: Path, *overrides: str) -> AgentSettings:
+    """Settings with every file under ``directory``, no config.yaml and no environment."""
+    empty = directory / "empty-config.yaml"
+    empty.touch()
+    base = [
+        f"database_url=sqlite:///{directory / 'optagent.db'}",
+        f"logging.dir={directory / 'log'}",
+        f"logging.journal_file={directory / 'log' / 'journal.jsonl'}",
+        f"sim.state_file={directory / 'sim.json'}",
+        f"risk.kill_switch_file={directory / 'KILL'}",
+        f"learning.overrides_file={directory / 'learned.yaml'}",
+    ]
+    return load_settings(empty, [*base, *overrides], env_file=None, environ={})
+
+
 @pytest.fixture
-def settings_factory(tmp_path: Path):  # type: ignore[no-untyped-def]
+def settings_factory(tmp_path: Path) -> Callable[..., AgentSettings]:
     """Settings with files under tmp_path, no config.yaml and no environment."""
 
-    def make(*overrides: str, environ: dict[str, str] | None = None) -> AgentSettings:
-        base = [
-            f"database_url=sqlite:///{tmp_path / 'optagent.db'}",
-            f"logging.dir={tmp_path / 'log'}",
-            f"logging.journal_file={tmp_path / 'log' / 'journal.jsonl'}",
-            f"sim.state_file={tmp_path / 'sim.json'}",
-            f"risk.kill_switch_file={tmp_path / 'KILL'}",
-            f"learning.overrides_file={tmp_path / 'learned.yaml'}",
-        ]
-        empty = tmp_path / "empty-config.yaml"
-        empty.touch()
-        return load_settings(
-            empty,
-            [*base, *overrides],
-            env_file=None,
-            environ=environ or {},
-        )
+    def make(*overrides: str) -> AgentSettings:
+        return make_settings(tmp_path, *overrides)
 
     return make

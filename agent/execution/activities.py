@@ -47,8 +47,9 @@ from agent.domain import (
     is_option_symbol,
     parse_occ,
 )
-from agent.execution.desk import ActivityState, Desk
+from agent.execution.desk import Desk
 from agent.execution.ledger import Book
+from agent.execution.records import ActivityState
 from agent.logging import logger
 from agent.ports import StoreSession
 

@@ -35,7 +35,8 @@ from agent.domain import (
 from agent.errors import BrokerAuthError, InvariantViolation
 from agent.execution import walklog as wl
 from agent.execution.activities import ActivityIngestor
-from agent.execution.desk import ACTIVE_INTENT_STATUSES, Desk
+from agent.execution.desk import Desk
+from agent.execution.records import ACTIVE_INTENT_STATUSES
 from agent.execution.state import (
     UNRESOLVED_STATUSES,
     WORKING_STATUSES,

@@ -48,14 +48,7 @@ from agent.domain import (
 from agent.domain.orders import validate_legs
 from agent.errors import BrokerAuthError, DataError, InvariantViolation
 from agent.execution import walklog as wl
-from agent.execution.desk import (
-    ACTIVE_INTENT_STATUSES,
-    DRY_RUN_REASON,
-    FIXED_BOUND_PREFIX,
-    Desk,
-    PassCounters,
-    QuoteProvider,
-)
+from agent.execution.desk import Desk
 from agent.execution.intents import (
     candidate_legs,
     closing_leg,
@@ -73,6 +66,13 @@ from agent.execution.intents import (
 )
 from agent.execution.ledger import Book
 from agent.execution.reconcile import Reconciler
+from agent.execution.records import (
+    ACTIVE_INTENT_STATUSES,
+    DRY_RUN_REASON,
+    FIXED_BOUND_PREFIX,
+    PassCounters,
+    QuoteProvider,
+)
 from agent.execution.retry import Retrier, RetryPolicy
 from agent.execution.state import OrderState, mark_not_submitted
 from agent.execution.walker import NetQuote, exit_bound, plan_price

@@ -236,9 +236,18 @@ class MarketDataService:
     # ------------------------------------------------------------------ IV history
 
     def iv_history(self, symbol: str) -> tuple[float, ...]:
-        """Daily ATM IVs (oldest first, at most the configured window), backfilled once."""
-        window = self.settings.market_data.iv_history_days
+        """Daily ATM IVs (oldest first, at most the configured window), backfilled once.
+
+        History ends yesterday, so it is read from the store once per symbol and day."""
         today = self.clock.now().astimezone(ET).date()
+        return self.cache.get_or_load(
+            ("iv_history", symbol, today.isoformat()),
+            lambda: self._load_iv_history(symbol, today),
+            ttl=timedelta(days=1),
+        )
+
+    def _load_iv_history(self, symbol: str, today: date) -> tuple[float, ...]:
+        window = self.settings.market_data.iv_history_days
         since = today - timedelta(days=int(window * 1.6))
         with self.store.transaction() as tx:
             series = tx.iv_history.series(symbol, since=since)

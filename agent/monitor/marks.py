@@ -57,7 +57,7 @@ from agent.domain import (
     Trade,
     TradeMark,
 )
-from agent.pricing import bs_greeks, bs_price, implied_vol, time_to_expiry_years
+from agent.pricing import bs_greeks, implied_vol, time_to_expiry_years
 from agent.pricing.units import theta_per_day, vega_per_vol_point
 
 __all__ = [
@@ -210,7 +210,6 @@ class _LegWork:
     gamma: float = math.nan
     theta: float = math.nan
     vega: float = math.nan
-    kernel_row: int = -1
 
     @property
     def is_option(self) -> bool:
@@ -304,7 +303,7 @@ def _greeks(options: Sequence[_LegWork], inputs: Sequence[MarkInput], rate: floa
         spot, strike, years, q, calls = _kernel_inputs(with_iv, inputs)
         sigma = np.array([w.iv for w in with_iv], dtype=np.float64)
         g = bs_greeks(spot, strike, years, rate, q, sigma, calls)
-        model = bs_price(spot, strike, years, rate, q, sigma, calls)
+        model = g.price
         for k, w in enumerate(with_iv):
             w.delta, w.gamma = float(g.delta[k]), float(g.gamma[k])
             w.theta, w.vega = float(g.theta[k]), float(g.vega[k])

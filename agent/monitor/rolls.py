@@ -97,6 +97,8 @@ __all__ = [
 ]
 
 CENT = Decimal("0.01")
+SHOWN_REJECTIONS = 5
+"""Rejected roll candidates named in a close's detail (the rest are counted)."""
 _MULTIPLIER = Decimal(CONTRACT_MULTIPLIER)
 
 
@@ -136,8 +138,8 @@ class RollSearch:
             return ""
         if not self.rejections:
             return "no roll candidate"
-        shown = "; ".join(self.rejections[:30])
-        more = len(self.rejections) - 30
+        shown = "; ".join(self.rejections[:SHOWN_REJECTIONS])
+        more = len(self.rejections) - SHOWN_REJECTIONS
         return shown + (f"; and {more} more" if more > 0 else "")
 
 
@@ -378,14 +380,13 @@ def _judge(
     usable = all(leg.usable for leg in closing) and all(
         leg.ask > 0.0 and 0.0 <= leg.bid <= leg.ask for leg in candidate.legs
     )
+    liquidity = candidate.liquidity_score
     reasons.append(
         Reason(
             rule="roll_liquidity",
             passed=usable,
-            value=round(min([candidate.liquidity_score]), 2)
-            if math.isfinite(candidate.liquidity_score)
-            else None,
-            message="every leg has a usable quote"
+            value=round(liquidity, 2) if math.isfinite(liquidity) else None,
+            message="every leg has a usable quote (opening legs' liquidity score shown)"
             if usable
             else "a leg of the roll has no usable quote",
         )

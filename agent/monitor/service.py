@@ -7,8 +7,9 @@ One :meth:`MonitorService.run` pass (docs/monitoring.md has the whole story):
    has its mark columns written with ``positions.update_marks`` (never ``upsert``: execution
    owns quantities). A trade whose underlying has no spot gets no mark (risk then treats it
    as unpriced) and a problem line.
-2. **Decisions**, only for OPEN trades with no order working (an exit, roll or single-leg
-   order in flight is execution's to finish), first that applies:
+2. **Decisions**, only while the regular session is open (orders are accepted only then;
+   outside it a pass only marks) and only for OPEN trades with no order working (an exit,
+   roll or single-leg order in flight is execution's to finish), first that applies:
 
    a. a pending **manual** close request → ``ExitAction(MANUAL)``;
    b. the trade **holds shares** (an assignment) → :mod:`agent.monitor.assigned`;
@@ -48,7 +49,9 @@ from agent.domain import (
     Event,
     ExitAction,
     ExitReason,
+    MarketEvent,
     MonitorReport,
+    OrderPurpose,
     OrderStatus,
     PositionLeg,
     PositionStatus,
@@ -62,7 +65,7 @@ from agent.domain import (
     TradingState,
     UnderlyingSnapshot,
 )
-from agent.errors import DataError
+from agent.errors import DataError, TransientBrokerError
 from agent.logging import logger
 from agent.marketdata.service import MarketDataService, realized_vol
 from agent.monitor.assigned import covered_call_action, pick_covered_call, plan_assigned
@@ -106,6 +109,28 @@ class _Book:
     gone_requests: frozenset[str]
     notified: Mapping[str, Any]
     recently_closed: tuple[Trade, ...] = ()
+    roll_refused: frozenset[str] = frozenset()
+    """Trades whose roll the broker rejected today: closed instead of rolled again."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Notice:
+    """An action to alert and record (sent only when new for its trade and day)."""
+
+    trade_id: str
+    key: str
+    """What the action is (``exit:stop_loss``, ``roll:breach``…), for the once-a-day rule."""
+    level: AlertLevel
+    title: str
+    body: str
+    payload: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Assignment:
+    activity_id: str
+    trade_id: str
+    text: str
 
 
 @dataclass(slots=True)
@@ -120,12 +145,9 @@ class _Pass:
     rolls: list[RollAction] = field(default_factory=list)
     single_legs: list[SingleLegAction] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    alerts: list[tuple[str, str, AlertLevel, str, str, dict[str, object]]] = field(
-        default_factory=list
-    )
-    """(trade id, action key, level, title, body, payload) — sent when new."""
-    assignments: list[tuple[str, str, str]] = field(default_factory=list)
-    """(activity id, trade id, text) of assignments seen on live trades."""
+    notices: list[_Notice] = field(default_factory=list)
+    assignments: list[_Assignment] = field(default_factory=list)
+    """Assignments and exercises noted on the trades looked at."""
 
 
 class MonitorService:
@@ -189,6 +211,7 @@ class MonitorService:
             rate=self.settings.market_data.risk_free_rate,
             max_quote_age_s=self.settings.universe.max_quote_age_s,
         )
+        trading = self.calendar.is_open(now)  # outside the session: marks only
         for item, result in zip(inputs, results, strict=True):
             work.marks.append(result.mark)
             work.leg_marks.update(result.leg_marks)
@@ -198,16 +221,20 @@ class MonitorService:
                     + "; ".join(result.mark.quote_problems)
                 )
             self._assignments_seen(item.trade, work)
-            if item.trade.status is not TradeStatus.OPEN or item.trade.trade_id in book.busy:
+            if (
+                not trading
+                or item.trade.status is not TradeStatus.OPEN
+                or item.trade.trade_id in book.busy
+            ):
                 continue
             try:
                 self._decide(item, result, book, snapshots, work)
-            except DataError as exc:  # this trade this pass; the others go on
+            except _DATA_TROUBLE as exc:  # this trade this pass; the others go on
                 work.problems.append(f"{item.trade.trade_id}: {exc}")
         for trade in book.recently_closed:
             self._assignments_seen(trade, work)
-        self._commit(book, work)
-        self._notify(book, work)
+        notices, assignments = self._commit(book, work)
+        self._notify(book, notices, assignments)
         for problem in work.problems:
             logger.warning("monitor: {}", problem)
         return MonitorReport(
@@ -244,6 +271,14 @@ class MonitorService:
                 ):
                     gone.add(trade_id)
             notified = dict(tx.state.get(NOTIFIED_KEY) or {})
+            today = now.astimezone(ET).date()
+            refused = frozenset(
+                intent.closes_trade_id
+                for intent in tx.orders.list_intents(statuses=[OrderStatus.REJECTED])
+                if intent.purpose is OrderPurpose.ROLL
+                and intent.closes_trade_id is not None
+                and intent.created_at.astimezone(ET).date() == today
+            )
             # Assignments that closed a trade at once (both legs delivered) are alerted too.
             recently_closed = tuple(
                 tx.trades.list(statuses=[TradeStatus.CLOSED], closed_since=now - RECENTLY_CLOSED)
@@ -260,6 +295,7 @@ class MonitorService:
             gone_requests=frozenset(gone),
             notified=notified,
             recently_closed=recently_closed,
+            roll_refused=refused,
         )
 
     def _snapshots(self, underlyings: Sequence[str], work: _Pass) -> dict[str, UnderlyingSnapshot]:
@@ -267,7 +303,7 @@ class MonitorService:
             return {}
         try:
             return self.market.snapshots(underlyings)
-        except DataError as exc:
+        except _DATA_TROUBLE as exc:  # no marks this pass; risk sees them age
             work.problems.append(f"snapshots unavailable: {exc}")
             return {}
 
@@ -284,7 +320,7 @@ class MonitorService:
             return {}
         try:
             return dict(self.market.quotes(symbols))
-        except DataError as exc:
+        except _DATA_TROUBLE as exc:  # marked with what is known; no price rule fires
             work.problems.append(f"option quotes unavailable: {exc}")
             return {}
 
@@ -311,11 +347,11 @@ class MonitorService:
         if manual is not None:
             self._exit(work, trade, ExitReason.MANUAL, f"manual close requested: {manual}")
             return
+        if trade.strategy not in STRATEGY_KINDS:
+            return  # adopted or external positions: flagged by reconciliation, not managed
         if any(leg.right is None for leg in legs):
             self._assigned(item, mark, snapshots, work)
             return
-        if trade.strategy not in STRATEGY_KINDS:
-            return  # adopted or external positions: flagged by reconciliation, not managed
         strategy = self._strategy(trade.strategy)
         if not mark.quote_problems:
             judged = replace(trade, entry_net_price=_held_entry_net(mark))
@@ -331,6 +367,7 @@ class MonitorService:
                         work=work,
                         reason=signal.reason,
                         detail=signal.detail,
+                        refused=trade.trade_id in book.roll_refused,
                     )
                 else:
                     self._exit(work, trade, signal.reason, signal.detail)
@@ -347,6 +384,7 @@ class MonitorService:
                         work=work,
                         reason=hit.reason,
                         detail=hit.detail,
+                        refused=trade.trade_id in book.roll_refused,
                     )
                     return
         if not self._accepts_assignment(trade):
@@ -364,14 +402,14 @@ class MonitorService:
         action = ExitAction(trade_id=trade.trade_id, reason=reason, detail=detail)
         work.exits.append(action)
         level = _LEVELS.get(reason, AlertLevel.WARNING)
-        work.alerts.append(
-            (
-                trade.trade_id,
-                f"exit:{reason.value}",
-                level,
-                f"exit {trade.underlying} {trade.strategy.value}: {reason.value}",
-                f"trade {trade.trade_id}: {detail}",
-                {"action": "exit", "reason": reason.value, "detail": detail},
+        work.notices.append(
+            _Notice(
+                trade_id=trade.trade_id,
+                key=f"exit:{reason.value}",
+                level=level,
+                title=f"exit {trade.underlying} {trade.strategy.value}: {reason.value}",
+                body=f"trade {trade.trade_id}: {detail}",
+                payload={"action": "exit", "reason": reason.value, "detail": detail},
             )
         )
 
@@ -386,7 +424,13 @@ class MonitorService:
         work: _Pass,
         reason: ExitReason,
         detail: str,
+        refused: bool = False,
     ) -> None:
+        if refused:
+            # The broker rejected a roll of this trade today (e.g. a rule of its own about
+            # multi-leg orders): proposing it again every minute would only repeat that.
+            self._exit(work, trade, reason, f"{detail}; the broker refused a roll today: closing")
+            return
         search = self._search_roll(
             trade=trade,
             mark=mark,
@@ -403,14 +447,14 @@ class MonitorService:
         roll = search.action
         work.rolls.append(roll)
         candidate = roll.candidate
-        work.alerts.append(
-            (
-                trade.trade_id,
-                f"roll:{reason.value}",
-                AlertLevel.INFO,
-                f"roll {trade.underlying} {trade.strategy.value}: {reason.value}",
-                f"trade {trade.trade_id}: {roll.detail}",
-                {
+        work.notices.append(
+            _Notice(
+                trade_id=trade.trade_id,
+                key=f"roll:{reason.value}",
+                level=AlertLevel.INFO,
+                title=f"roll {trade.underlying} {trade.strategy.value}: {reason.value}",
+                body=f"trade {trade.trade_id}: {roll.detail}",
+                payload={
                     "action": "roll",
                     "reason": reason.value,
                     "close_symbols": list(roll.close_symbols),
@@ -480,7 +524,7 @@ class MonitorService:
         except DataError:
             return math.nan
 
-    def _events(self, symbol: str) -> tuple[Any, ...]:
+    def _events(self, symbol: str) -> tuple[MarketEvent, ...]:
         try:
             return self.market.context().events_for(symbol)
         except DataError:
@@ -523,14 +567,14 @@ class MonitorService:
         if single is None:
             return
         work.single_legs.append(single)
-        work.alerts.append(
-            (
-                trade.trade_id,
-                f"single:{single.position_intent.value}:{single.symbol}",
-                AlertLevel.INFO,
-                f"{trade.underlying}: {single.side.value} {single.qty} {single.symbol}",
-                f"trade {trade.trade_id}: {single.detail}",
-                {
+        work.notices.append(
+            _Notice(
+                trade_id=trade.trade_id,
+                key=f"single:{single.position_intent.value}:{single.symbol}",
+                level=AlertLevel.INFO,
+                title=f"{trade.underlying}: {single.side.value} {single.qty} {single.symbol}",
+                body=f"trade {trade.trade_id}: {single.detail}",
+                payload={
                     "action": "single_leg",
                     "symbol": single.symbol,
                     "side": single.side.value,
@@ -553,19 +597,21 @@ class MonitorService:
                 if not activity_id:
                     continue
                 work.assignments.append(
-                    (
-                        activity_id,
-                        trade.trade_id,
-                        f"{note.get('symbol')} ×{note.get('contracts')} {word} on {note.get('on')}",
+                    _Assignment(
+                        activity_id=activity_id,
+                        trade_id=trade.trade_id,
+                        text=f"{note.get('symbol')} ×{note.get('contracts')} {word} "
+                        f"on {note.get('on')}",
                     )
                 )
 
     # ================================================================== writing
 
-    def _commit(self, book: _Book, work: _Pass) -> None:
-        """Marks, dropped requests and the monitor's events, in one transaction."""
-        fresh = self._fresh_alerts(book, work)
-        new_assignments = self._fresh_assignments(book, work)
+    def _commit(self, book: _Book, work: _Pass) -> tuple[list[_Notice], list[_Assignment]]:
+        """Marks, dropped requests and the monitor's events, in one transaction; returns
+        what is new to alert."""
+        notices = self._fresh_notices(book, work)
+        assignments = self._fresh_assignments(book, work)
         with self.store.transaction() as tx:
             for position_id, (delta, pnl) in work.leg_marks.items():
                 tx.positions.update_marks(
@@ -574,61 +620,59 @@ class MonitorService:
                     unrealized_pnl=pnl.quantize(Decimal("0.01")),
                 )
             drop_manual_requests(tx, set(book.gone_requests))
-            for trade_id, _key, level, title, body, payload in fresh:
+            for notice in notices:
                 tx.events.add(
                     Event(
                         event_id=f"evt-{uuid.uuid4().hex}",
-                        kind=f"monitor.{payload['action']}",
+                        kind=f"monitor.{notice.payload['action']}",
                         occurred_at=work.now,
-                        level=level,
-                        message=f"{title}: {body}",
-                        subject=trade_id,
-                        payload=payload,
+                        level=notice.level,
+                        message=f"{notice.title}: {notice.body}",
+                        subject=notice.trade_id,
+                        payload=notice.payload,
                     )
                 )
-            for activity_id, trade_id, text in new_assignments:
+            for assignment in assignments:
                 tx.events.add(
                     Event(
                         event_id=f"evt-{uuid.uuid4().hex}",
                         kind="monitor.assignment",
                         occurred_at=work.now,
                         level=AlertLevel.WARNING,
-                        message=text,
-                        subject=trade_id,
-                        payload={"activity_id": activity_id},
+                        message=assignment.text,
+                        subject=assignment.trade_id,
+                        payload={"activity_id": assignment.activity_id},
                     )
                 )
-            if fresh or new_assignments:
-                tx.state.put(NOTIFIED_KEY, self._notified_after(book, work, fresh, new_assignments))
-        work.alerts = fresh
-        work.assignments = new_assignments
+            if notices or assignments:
+                tx.state.put(NOTIFIED_KEY, self._notified_after(book, work, notices, assignments))
+        return notices, assignments
 
     def _day_key(self, work: _Pass, key: str) -> str:
         return f"{work.now.astimezone(ET).date().isoformat()}:{key}"
 
-    def _fresh_alerts(
-        self, book: _Book, work: _Pass
-    ) -> list[tuple[str, str, AlertLevel, str, str, dict[str, object]]]:
+    def _fresh_notices(self, book: _Book, work: _Pass) -> list[_Notice]:
+        """Actions not yet alerted today for their trade."""
         actions = book.notified.get("actions", {})
         last: Mapping[str, Any] = actions if isinstance(actions, Mapping) else {}
-        return [a for a in work.alerts if last.get(a[0]) != self._day_key(work, a[1])]
+        return [n for n in work.notices if last.get(n.trade_id) != self._day_key(work, n.key)]
 
-    def _fresh_assignments(self, book: _Book, work: _Pass) -> list[tuple[str, str, str]]:
+    def _fresh_assignments(self, book: _Book, work: _Pass) -> list[_Assignment]:
         seen_raw = book.notified.get("assignments", [])
         seen = set(seen_raw) if isinstance(seen_raw, list) else set()
-        fresh: list[tuple[str, str, str]] = []
-        for activity_id, trade_id, text in work.assignments:
-            if activity_id not in seen:
-                seen.add(activity_id)
-                fresh.append((activity_id, trade_id, text))
+        fresh: list[_Assignment] = []
+        for assignment in work.assignments:
+            if assignment.activity_id not in seen:
+                seen.add(assignment.activity_id)
+                fresh.append(assignment)
         return fresh
 
     def _notified_after(
         self,
         book: _Book,
         work: _Pass,
-        fresh: Sequence[tuple[str, str, AlertLevel, str, str, dict[str, object]]],
-        new_assignments: Sequence[tuple[str, str, str]],
+        notices: Sequence[_Notice],
+        assignments: Sequence[_Assignment],
     ) -> dict[str, Any]:
         live = {t.trade_id for t in book.trades}
         actions_raw = book.notified.get("actions", {})
@@ -637,24 +681,26 @@ class MonitorService:
             if isinstance(actions_raw, Mapping)
             else {}
         )
-        for trade_id, key, *_ in fresh:
-            actions[trade_id] = self._day_key(work, key)
+        for notice in notices:
+            actions[notice.trade_id] = self._day_key(work, notice.key)
         seen_raw = book.notified.get("assignments", [])
         seen = list(seen_raw) if isinstance(seen_raw, list) else []
-        seen.extend(a[0] for a in new_assignments)
+        seen.extend(a.activity_id for a in assignments)
         return {"actions": actions, "assignments": seen[-MAX_REMEMBERED_ASSIGNMENTS:]}
 
-    def _notify(self, book: _Book, work: _Pass) -> None:
+    def _notify(
+        self, book: _Book, notices: Sequence[_Notice], assignments: Sequence[_Assignment]
+    ) -> None:
         """Alerts after the commit; a failing channel never undoes the pass."""
-        for activity_id, trade_id, text in work.assignments:
+        for assignment in assignments:
             self._send(
                 AlertLevel.WARNING,
                 "assignment",
-                f"trade {trade_id}: {text} (activity {activity_id}); "
-                f"{self._assignment_plan(book, trade_id)}",
+                f"trade {assignment.trade_id}: {assignment.text} (activity "
+                f"{assignment.activity_id}); {self._assignment_plan(book, assignment.trade_id)}",
             )
-        for _trade_id, _key, level, title, body, _payload in work.alerts:
-            self._send(level, title, body)
+        for notice in notices:
+            self._send(notice.level, notice.title, notice.body)
 
     def _assignment_plan(self, book: _Book, trade_id: str) -> str:
         trade = next((t for t in book.trades if t.trade_id == trade_id), None)
@@ -671,6 +717,9 @@ class MonitorService:
         except Exception:  # an alert channel never breaks the monitor
             logger.exception("monitor: alert {!r} failed", title)
 
+
+_DATA_TROUBLE = (DataError, TransientBrokerError)
+"""Market data that failed this pass: recorded as a problem, tried again next minute."""
 
 _ACTIVE = (
     OrderStatus.PENDING,

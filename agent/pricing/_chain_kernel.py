@@ -28,10 +28,12 @@ from agent.pricing._kernels import (
     STATUS_NO_CONVERGENCE,
     STATUS_OK,
     _start,
+    _start_seeded,
     iv_presolve,
     iv_setup,
     price_greeks_scalar,
     solve_lockstep,
+    solve_normalized,
 )
 from agent.pricing.liquidity import liquidity_score_scalar
 
@@ -182,14 +184,18 @@ def _enrich_block(  # type: ignore[no-untyped-def]  # noqa: PLR0917
             iv, status, beta = iv_presolve(
                 price, STATUS_OK, df_r[k], forward[k], intrinsic[k], upper[k], ex[k], sqrt_FK[k]
             )
-            if status == NEEDS_SOLVE:
-                job_s[n_jobs], job_lower[n_jobs], job_target[n_jobs] = _start(
+            if status == NEEDS_SOLVE and seed > 0.0:
+                job_s[n_jobs], job_lower[n_jobs], job_target[n_jobs] = _start_seeded(
                     beta, x[k], ex[k], seed
                 )
                 job_x[n_jobs] = x[k]
                 job_ex[n_jobs] = ex[k]
                 job_row[n_jobs] = 2 * k + side
                 n_jobs += 1
+            elif status == NEEDS_SOLVE:  # rare: no mid vol to start from
+                out[_IV_ASK if side == 0 else _IV_BID, i] = (
+                    solve_normalized(beta, x[k], ex[k], 0.0)[0] / sqrt_T[k]
+                )
             else:
                 out[_IV_ASK if side == 0 else _IV_BID, i] = iv
 

@@ -341,6 +341,13 @@ def _start(beta: float, x: float, ex: float, s_guess: float) -> tuple[float, boo
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _start_seeded(beta: float, x: float, ex: float, s_guess: float) -> tuple[float, bool, float]:
+    """:func:`_start` for a known nearby solution ``s_guess`` > 0 (no model needed)."""
+    lower = s_guess * s_guess < -2.0 * x  # below s_c
+    return s_guess, lower, math.log(beta) if lower else math.log(ex - beta)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _householder_step(  # noqa: PLR0917
     s: float, lo: float, hi: float, x: float, ex: float, lower: bool, log_target: float
 ) -> tuple[float, float, float, bool]:
@@ -360,11 +367,15 @@ def _householder_step(  # noqa: PLR0917
     log_vega = -0.5 * (a2 + t * t) - _LN_SQRT_2PI
     r2 = a2 * inv_s - 0.25 * s  # b'' / b'
     r3 = r2 * r2 - 3.0 * a2 * inv_s * inv_s - 0.25  # b(3) / b'
+    # b / b' = R(a - t) - R(a + t) for a >= t, and (exp(x/2) - b) / b' = R(t - a) + R(a + t)
+    # for a < t: the same two Mills ratios serve every branch below.
+    r_near = mills_ratio(abs(a - t))
+    r_far = mills_ratio(a + t)
     # f is the objective, inv_f1 = 1 / f' (kept as a reciprocal to save divisions).
     if lower:
         # f = ln b - ln beta, f' = b'/b
         if a >= t:
-            ratio = mills_ratio(a - t) - mills_ratio(a + t)  # b / b'
+            ratio = r_near - r_far  # b / b'
             f = log_vega + math.log(ratio) - log_target
             inv_f1 = ratio
             if not ratio > 0.0:  # cancelled to nothing: far below the target
@@ -372,7 +383,7 @@ def _householder_step(  # noqa: PLR0917
                 inv_f1 = 0.0
         else:
             vega = math.exp(log_vega)
-            b = ex - vega * (mills_ratio(t - a) + mills_ratio(a + t))
+            b = ex - vega * (r_near + r_far)
             f = math.log(b) - log_target
             inv_f1 = b / vega
         lam = 1.0 / inv_f1
@@ -381,12 +392,12 @@ def _householder_step(  # noqa: PLR0917
     else:
         # f = ln(gap target) - ln(exp(x/2) - b), f' = b' / (exp(x/2) - b)
         if a < t:
-            total = mills_ratio(t - a) + mills_ratio(a + t)  # (exp(x/2) - b) / b'
+            total = r_near + r_far  # (exp(x/2) - b) / b'
             f = log_target - log_vega - math.log(total)
             inv_f1 = total
         else:
             vega = math.exp(log_vega)
-            gap = ex - vega * (mills_ratio(a - t) - mills_ratio(a + t))
+            gap = ex - vega * (r_near - r_far)
             f = log_target - math.log(gap)
             inv_f1 = gap / vega
         mu = 1.0 / inv_f1

@@ -20,7 +20,7 @@ NaN policy (what a contract gets in each situation):
   BELOW_INTRINSIC / ABOVE_UPPER_BOUND and NO_IV; IV and greeks NaN; ``iv_bid`` and ``iv_ask``
   still computed on their own prices.
 - **Expired** (T = 0, i.e. at or after 16:00 ET on the expiry date): flag EXPIRED and NO_IV;
-  IVs and greeks NaN.
+  IVs and greeks NaN; ``iv_status`` EXPIRED (INVALID_INPUT if the quote is unusable too).
 - **Stale** (quote age > ``max_quote_age_s``, or unknown quote time): flag STALE only; the
   numbers are still computed (the caller decides whether to trust them).
 - Any other mid without a vol (solver failure, which is not expected): flag NO_IV.
@@ -197,7 +197,8 @@ def enrich_chain(
     values are flagged. ``parallel``: use numba's thread pool (default: only for chains of
     4,000+ contracts, since scanner workers already enrich one chain each in parallel);
     results are identical either way. Raises :class:`DataError` for an unusable spot, rate or
-    dividend yield (skip the symbol this cycle) and ``ValueError`` for a naive ``as_of``.
+    dividend yield or a missing expiry date (skip the symbol this cycle) and ``ValueError``
+    for a naive ``as_of``.
     """
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
@@ -209,6 +210,8 @@ def enrich_chain(
         )
     n = len(chain)
     expiry_days = chain.expiry.astype("datetime64[D]")
+    if np.isnat(expiry_days).any():
+        raise DataError(f"chain {chain.underlying}: contracts without an expiry date")
     unique_expiries, inverse = np.unique(expiry_days, return_inverse=True)
     years = np.array(
         [time_to_expiry_years(as_of, d.item()) for d in unique_expiries], dtype=np.float64

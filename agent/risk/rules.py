@@ -450,19 +450,21 @@ def pdt_rule(
 
 
 def risk_per_trade_check(
-    *, equity: Decimal, max_risk_per_trade_pct: float, max_loss_per_unit_usd: Decimal
+    *, equity: Decimal, max_risk_per_trade_pct: float, capital_per_unit_usd: Decimal
 ) -> Check[Decimal]:
-    """Max loss of this order ≤ ``max_risk_per_trade_pct`` of equity.
+    """Capital at risk in this order ≤ ``max_risk_per_trade_pct`` of equity.
 
-    Example: equity $100,000 at 20 % → $20,000; max loss $400/unit allows 50 units.
+    The capital per unit is ``candidate.capital_usd``: the max loss of a spread or condor,
+    strike × 100 − premium for a cash-secured put. Example: equity $100,000 at 20 % →
+    $20,000; $400/unit allows 50 units; a $25,000 cash-secured put is denied at one unit.
     """
     return Check(
         rule="max_risk_per_trade_pct",
         base=Decimal(0),
-        per_unit=max_loss_per_unit_usd,
+        per_unit=capital_per_unit_usd,
         limit=pct_of(equity, max_risk_per_trade_pct),
         bound=Bound.MAX,
-        what="max loss of this order",
+        what="capital at risk in this order",
         limit_note=f"{max_risk_per_trade_pct:g}% of equity ${float(equity):,.2f}",
     )
 

@@ -18,6 +18,7 @@ value — approved with a size, or denied with the failed rules — and writes i
 
 from __future__ import annotations
 
+import hashlib
 import math
 import uuid
 from collections.abc import Callable, Sequence
@@ -40,6 +41,7 @@ from agent.domain import (
     OrderPurpose,
     Reason,
     RiskDecision,
+    StructureKind,
     TradeMark,
     TradeStatus,
     TradingState,
@@ -139,6 +141,9 @@ class RiskService:
         self._account: AccountSnapshot | None = None
         self._data_age_s: float | None = None
         self._reference_spot: float | None = None
+        # Closed trades for Kelly sizing, by trade id: (closed_at, strategy, realised P&L).
+        self._closed: dict[str, tuple[datetime, StructureKind, Decimal]] = {}
+        self._closed_seen_at: datetime | None = None
         now = clock.now()
         with store.transaction() as tx:
             self._load_marks(tx)
@@ -159,13 +164,25 @@ class RiskService:
         reservation of what it approved — all in one transaction.
         """
         now = self._clock.now()
+        decision_id = decision_id_for(candidate, now)
         with self._store.transaction() as tx:
+            existing = tx.risk_decisions.get(decision_id)
+            if existing is not None:
+                # The same candidate judged at the same instant: a retried call gets the
+                # answer already given (and reserved), never a second approval.
+                return existing
             before, _ = self._read_control(tx, now)
             control, changes = self._commit(tx, before, self._refreshed(before, now), now)
             stored = self._read_approvals(tx)
             book = self._load_book(tx, now, stored)
             decision, record, approval = self._decide(
-                tx, candidate=candidate, account=account, book=book, control=control, now=now
+                tx,
+                decision_id=decision_id,
+                candidate=candidate,
+                account=account,
+                book=book,
+                control=control,
+                now=now,
             )
             live = [*book.approvals, *([approval] if approval is not None else [])]
             if [a.encode() for a in live] != [a.encode() for a in stored]:
@@ -201,15 +218,15 @@ class RiskService:
                 current = merged.get(mark.trade_id)
                 if current is None or mark.as_of >= current.as_of:
                     merged[mark.trade_id] = mark
-            self._marks = {k: v for k, v in merged.items() if k in live_ids}
-            reference = [
-                m for m in self._marks.values() if m.underlying == REFERENCE_SYMBOL and m.spot > 0
-            ]
-            if reference:
-                self._reference_spot = max(reference, key=lambda m: m.as_of).spot
-            self._account = account
-            self._data_age_s = data_age_s
-            tx.state.put(MARKS_KEY, self._marks_document(now))
+            kept = {k: v for k, v in merged.items() if k in live_ids}
+            spy = [m for m in kept.values() if m.underlying == REFERENCE_SYMBOL and m.spot > 0]
+            reference = max(spy, key=lambda m: m.as_of).spot if spy else self._reference_spot
+            tx.state.put(
+                MARKS_KEY,
+                _marks_document(
+                    now, marks=kept, account=account, data_age_s=data_age_s, reference=reference
+                ),
+            )
             closed = tx.trades.list(
                 statuses=[TradeStatus.CLOSED], closed_since=control.streak.read_since()
             )
@@ -223,6 +240,9 @@ class RiskService:
             )
             control = br.apply_readings(control, readings, self._risk)
             control, changes = self._commit(tx, before, control, now)
+        # Memory follows the store only once the transaction has committed.
+        self._marks, self._reference_spot = kept, reference
+        self._account, self._data_age_s = account, data_age_s
         self._notify(changes)
         return control.state
 
@@ -345,17 +365,6 @@ class RiskService:
         self._data_age_s = None if age is None else float(age)
         spot = document.get("reference_spot")
         self._reference_spot = None if spot is None else float(spot)
-
-    def _marks_document(self, now: datetime) -> dict[str, Any]:
-        return {
-            "updated_at": now.isoformat(),
-            "marks": [encode_mark(self._marks[k]) for k in sorted(self._marks)],
-            "account": None if self._account is None else encode_account(self._account),
-            "data_age_s": self._data_age_s
-            if self._data_age_s is None or math.isfinite(self._data_age_s)
-            else None,
-            "reference_spot": self._reference_spot,
-        }
 
     def _read_control(self, tx: StoreSession, now: datetime) -> tuple[br.Control, bool]:
         document = tx.state.get(STATE_KEY)
@@ -539,6 +548,7 @@ class RiskService:
         self,
         tx: StoreSession,
         *,
+        decision_id: str,
         candidate: Candidate,
         account: AccountSnapshot,
         book: Book,
@@ -546,7 +556,6 @@ class RiskService:
         now: datetime,
     ) -> tuple[RiskDecision, DecisionRecord, Approval | None]:
         risk = self._risk
-        decision_id = _new_id("risk")
         purpose = candidate.purpose
         symbol = candidate.underlying.upper()
         sector = self._sector_of(symbol, candidate.sector)
@@ -569,17 +578,20 @@ class RiskService:
             )
         )
         unit_legs = candidate_legs(candidate)
+        spot_known = math.isfinite(candidate.spot) and candidate.spot > 0
+        if unit_legs is None:
+            priced_message = "a candidate leg has no usable implied vol: cannot stress it"
+        elif not spot_known:
+            priced_message = f"candidate spot {candidate.spot} unusable: cannot stress it"
+        else:
+            priced_message = "every leg has an implied vol and the spot is known"
         fixed.append(
             Reason(
                 rule="candidate_priced",
-                passed=unit_legs is not None
-                and math.isfinite(candidate.spot)
-                and candidate.spot > 0,
+                passed=unit_legs is not None and spot_known,
                 value=len(candidate.legs),
                 limit=None,
-                message="every leg has an implied vol and the spot is known"
-                if unit_legs is not None
-                else "a candidate leg has no usable implied vol: cannot stress it",
+                message=priced_message,
             )
         )
 
@@ -604,7 +616,7 @@ class RiskService:
             )
             if replaced is not None:
                 exposures = [e for e in exposures if e.key != replaced.key]
-                remainder = roll_remainder(replaced, candidate.close_symbols)
+                remainder = roll_remainder(replaced, _closed_by_roll(candidate, replaced))
                 if remainder is not None:
                     exposures.append(remainder)
         totals = self._totals(exposures, now, reference)
@@ -647,7 +659,7 @@ class RiskService:
             risk_per_trade_check(
                 equity=equity,
                 max_risk_per_trade_pct=risk.max_risk_per_trade_pct,
-                max_loss_per_unit_usd=candidate.max_loss_usd,
+                capital_per_unit_usd=candidate.capital_usd,
             ),
             heat_check(
                 equity=equity,
@@ -775,17 +787,32 @@ class RiskService:
             )
         pnls: list[Decimal] = []
         if self._risk.sizing_method is SizingMethod.QUARTER_KELLY:
-            pnls = [
-                t.realized_pnl
-                for t in tx.trades.list(statuses=[TradeStatus.CLOSED])
-                if t.strategy is candidate.strategy
-            ]
+            pnls = self._strategy_pnls(tx, candidate.strategy)
         return sizing_target(
             settings=self._risk,
             equity_usd=equity,
             max_loss_per_unit_usd=candidate.max_loss_usd,
             strategy_pnls_usd=pnls,
         )
+
+    def _strategy_pnls(self, tx: StoreSession, strategy: StructureKind) -> list[Decimal]:
+        """Realised P&L of the strategy's closed trades, oldest close first.
+
+        Read incrementally (closes since the newest one seen, minus a day for closes recorded
+        late) and cached: a cache of the ``trades`` table, rebuilt by a fresh process.
+        """
+        since = None if self._closed_seen_at is None else self._closed_seen_at - timedelta(days=1)
+        for t in tx.trades.list(statuses=[TradeStatus.CLOSED], closed_since=since):
+            if t.closed_at is None:
+                continue
+            self._closed[t.trade_id] = (t.closed_at, t.strategy, t.realized_pnl)
+            if self._closed_seen_at is None or t.closed_at > self._closed_seen_at:
+                self._closed_seen_at = t.closed_at
+        return [
+            pnl
+            for _, kind, pnl in sorted(self._closed.values(), key=lambda row: row[0])
+            if kind is strategy
+        ]
 
     @staticmethod
     def _sizing_message(target: SizingTarget, qty: int, binding: str | None) -> str:
@@ -874,7 +901,7 @@ class RiskService:
             usage("max_portfolio_heat_pct", float(totals.heat_usd), float(heat_limit), "usd")
             symbol_limit = pct_of(heat_limit, risk.max_symbol_concentration_pct)
             sector_limit = pct_of(heat_limit, risk.max_sector_concentration_pct)
-            biggest_trade = max((e.max_loss_usd for e in book.exposures), default=Decimal(0))
+            biggest_trade = max((e.capital_usd for e in book.exposures), default=Decimal(0))
             usage(
                 "max_risk_per_trade_pct",
                 float(biggest_trade),
@@ -1002,6 +1029,44 @@ class RiskService:
             broker_errors_today=broker_errors,
             day_trades_5d=book.day_trades_5d,
         )
+
+
+def _marks_document(
+    now: datetime,
+    *,
+    marks: dict[str, TradeMark],
+    account: AccountSnapshot,
+    data_age_s: float | None,
+    reference: float | None,
+) -> dict[str, Any]:
+    """The ``risk.marks`` document: marks of live trades, the account, data age, SPY price."""
+    return {
+        "updated_at": now.isoformat(),
+        "marks": [encode_mark(marks[k]) for k in sorted(marks)],
+        "account": encode_account(account),
+        "data_age_s": data_age_s if data_age_s is None or math.isfinite(data_age_s) else None,
+        "reference_spot": reference,
+    }
+
+
+def _closed_by_roll(candidate: Candidate, replaced: Exposure) -> tuple[str, ...]:
+    """The legs of ``replaced`` a roll closes: ``candidate.close_symbols`` when given; else,
+    for a roll whose new legs are all of one right out of a trade holding both (an iron
+    condor's tested side), the legs of that right; else every leg."""
+    if candidate.close_symbols or replaced.legs is None:
+        return candidate.close_symbols
+    new_rights = {leg.contract.right for leg in candidate.legs}
+    old_rights = {leg.right for leg in replaced.legs if leg.right is not None}
+    if len(new_rights) == 1 and len(old_rights) > 1:
+        return tuple(leg.symbol for leg in replaced.legs if leg.right in new_rights)
+    return ()
+
+
+def decision_id_for(candidate: Candidate, at: datetime) -> str:
+    """Deterministic: the same candidate judged at the same instant has the same id, so
+    replays (backtests) are reproducible and a retried evaluation is recognised."""
+    digest = hashlib.sha1(f"{candidate.candidate_id}|{at.isoformat()}".encode()).hexdigest()
+    return f"risk-{digest[:20]}"
 
 
 def _new_id(prefix: str) -> str:

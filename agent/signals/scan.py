@@ -8,7 +8,7 @@ Bad data never raises: the symbol gets a rejection record instead.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from agent.calendar import ET
@@ -230,7 +230,7 @@ def _scan(inp: ScanInput, settings: AgentSettings) -> SymbolScan:
     candidates: list[Candidate] = []
     for strategy in build_strategies(settings):
         built, records = strategy.generate(enriched, ctx)
-        candidates.extend(built)
+        candidates.extend(replace(c, scan_id=inp.scan_id) for c in built)
         decisions.extend(records)
     kept, cut = cap_symbol(candidates, settings, scan_id=inp.scan_id, as_of=inp.as_of)
     decisions.extend(cut)

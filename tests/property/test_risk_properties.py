@@ -189,7 +189,7 @@ def _assert_within_limits(model: Model, approved: Position, acct) -> None:  # ty
     sector = sector_of(approved.symbol, approved.symbol)
     in_sector = [p for p in live if sector_of(p.symbol, p.symbol) == sector]
     assert sum((p.max_loss_usd for p in in_sector), Decimal(0)) <= budget, "sector"
-    assert approved.max_loss_usd <= equity * Decimal("0.20"), "risk per trade"
+    assert approved.capital_usd <= equity * Decimal("0.20"), "risk per trade"
     in_flight = sum((p.capital_usd for p in live if not p.filled), Decimal(0))
     assert in_flight <= acct.options_buying_power, "buying power"
     assert LAST_EQUITY - equity < LAST_EQUITY * Decimal("0.05"), "daily loss"

@@ -54,3 +54,27 @@ def test_db_upgrade_creates_the_database(isolated_dir: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "revision 0001" in result.output and (isolated_dir / "a.db").exists()
+
+
+def test_halt_status_resume_round_trip(isolated_dir: Path) -> None:
+    base = [
+        "--set",
+        f"database_url=sqlite:///{isolated_dir / 'ops.db'}",
+        "--set",
+        f"risk.kill_switch_file={isolated_dir / 'KILL'}",
+    ]
+    assert runner.invoke(app, [*base, "halt", "--reason", "earnings week"]).exit_code == 0
+    shown = runner.invoke(app, [*base, "status"])
+    assert shown.exit_code == 0, shown.output
+    assert "HALTED" in shown.output and "earnings week" in shown.output
+    assert runner.invoke(app, [*base, "resume"]).exit_code == 0
+    assert "ACTIVE" in runner.invoke(app, [*base, "status"]).output
+    flattened = runner.invoke(app, [*base, "flatten"])
+    assert flattened.exit_code == 0 and "flatten requested" in flattened.output
+    assert "FLATTEN REQUESTED" in runner.invoke(app, [*base, "status"]).output
+
+
+def test_report_and_learn_on_an_empty_database(isolated_dir: Path) -> None:
+    base = ["--set", f"database_url=sqlite:///{isolated_dir / 'ops.db'}"]
+    assert "no metrics yet" in runner.invoke(app, [*base, "report"]).output
+    assert "no proposals yet" in runner.invoke(app, [*base, "learn"]).output

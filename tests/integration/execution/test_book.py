@@ -91,7 +91,7 @@ def test_an_assigned_cash_secured_put_stays_one_trade_until_the_stock_is_sold(
         intent=PositionIntent.SELL_TO_CLOSE,
         qty=100,
         limit_bound=Decimal("44"),
-        reason="assigned stock",
+        reason=f"{ExitReason.ASSIGNED.value}: sell the assigned shares",
     )
     assert intent_id is not None
     assert world.trade(trade_id).status is TradeStatus.CLOSING

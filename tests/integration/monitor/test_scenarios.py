@@ -487,3 +487,23 @@ def test_halted_book_still_proposes_the_roll_and_closes_when_risk_denies_it(
     assert "roll denied by risk" in close.reason
     assert sc.trade(trade_id).exit_reason is ExitReason.EXPIRY_APPROACHING
     assert_settled(sc)
+
+
+def test_b_stop_with_bad_quotes_fires_only_on_clean_marks(scenario_factory) -> None:  # type: ignore[no-untyped-def]
+    # 10 % of the simulator's quotes are broken (stale, crossed or zero bid): marks record
+    # them as problems and no rule fires on such a mark.
+    sc: Scenario = scenario_factory(*SHORT_SPREAD, "sim.bad_quote_rate=0.10")
+    trade_id = sc.open(BPS, "SPY")
+    short = sc.short_strike(trade_id)
+    sc.glide("SPY", [(sc.now() + timedelta(minutes=60), short - 2.0)])
+
+    sc.until(lambda: closed(sc, trade_id), limit_minutes=120)
+
+    marks = [m for r in sc.reports for m in r.marks if m.trade_id == trade_id]
+    assert any(m.quote_problems for m in marks)  # garbage was seen…
+    for report in sc.reports:
+        for exit_ in report.exits:
+            (mark,) = [m for m in report.marks if m.trade_id == exit_.trade_id]
+            assert mark.quote_problems == ()  # …and never acted on
+    assert sc.trade(trade_id).exit_reason is ExitReason.STOP_LOSS
+    assert_settled(sc)

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from agent.domain import ExitReason, OrderIntent, OrderPurpose, StructureKind, WalkStep
 from agent.execution import walklog as wl
-from agent.execution.desk import FIXED_BOUND_PREFIX, exit_reason_of
+from agent.execution.records import FIXED_BOUND_PREFIX, exit_reason_of
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 

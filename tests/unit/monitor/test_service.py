@@ -266,3 +266,56 @@ def test_alert_channel_failure_never_breaks_the_pass(tmp_path: Path) -> None:
     assert [e.reason for e in report.exits] == [ExitReason.STOP_LOSS]
     with desk.store.transaction() as tx:
         assert tx.events.list(kind_prefix="monitor.exit")
+
+
+def test_outside_the_session_a_pass_only_marks(tmp_path: Path) -> None:
+    evening = NOW + timedelta(hours=8)  # 18:00 ET
+    desk = make_desk(tmp_path, at=evening)
+    trade_id = open_spread(desk)
+    quote_market(desk, 100.0)
+    desk.data.quotes[occ(95)] = quote(occ(95), 3.00, 3.10, at=evening)  # the stop would fire
+    assert request_manual_close(desk.store, trade_id, "tonight")
+    report = desk.service.run(TradingState.ACTIVE)
+    assert report.marks and report.exits == ()
+    with desk.store.transaction() as tx:
+        assert trade_id in pending_manual_closes(tx)  # waits for the open
+
+
+def test_a_roll_the_broker_refused_today_becomes_a_close(tmp_path: Path) -> None:
+    desk = make_desk(tmp_path)
+    trade_id = open_spread(desk, expiry=date(2026, 3, 6))  # 4 DTE: inside roll_dte
+    desk.data.spot = 95.2  # threatened: a roll is wanted
+    for strike in (95.0, 90.0):
+        symbol = occ(strike, expiry=date(2026, 3, 6))
+        bid, ask = model_quote(strike, OptionRight.PUT, spot=95.2, iv=0.3, expiry=date(2026, 3, 6))
+        desk.data.quotes[symbol] = quote(symbol, bid, ask)
+    desk.add(trade(trade_id="new-trade", status=TradeStatus.CANCELED), [])
+    with desk.store.transaction() as tx:
+        tx.orders.add_intent(
+            OrderIntent(
+                intent_id="refused-roll",
+                trade_id="new-trade",
+                purpose=OrderPurpose.ROLL,
+                structure=StructureKind.BULL_PUT_SPREAD,
+                legs=(
+                    OrderLeg(
+                        symbol=occ(95, expiry=date(2026, 3, 6)),
+                        side=Side.BUY,
+                        position_intent=PositionIntent.BUY_TO_CLOSE,
+                    ),
+                ),
+                qty=2,
+                start_price=Decimal("-0.1"),
+                limit_bound=Decimal("-0.05"),
+                natural_price=Decimal("-0.05"),
+                mid_price=Decimal("-0.1"),
+                reason="expiry_approaching: roll",
+                created_at=NOW - timedelta(minutes=5),
+                status=OrderStatus.REJECTED,
+                closes_trade_id=trade_id,
+            )
+        )
+    report = desk.service.run(TradingState.ACTIVE)
+    assert report.rolls == ()
+    (exit_,) = report.exits
+    assert exit_.reason is ExitReason.EXPIRY_APPROACHING and "refused a roll" in exit_.detail

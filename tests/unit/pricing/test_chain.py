@@ -199,6 +199,9 @@ def test_take_and_boundaries() -> None:
     assert len(empty) == 0 and empty.iv.shape == (0,)
     with pytest.raises(DataError):
         enrich_chain(_chain(), math.nan, RATE, YIELD, AS_OF)
+    no_expiry = _chain(expiry=np.array(["2026-03-20"] * 5 + ["NaT"], dtype="datetime64[D]"))
+    with pytest.raises(DataError, match="expiry"):
+        enrich_chain(no_expiry, SPOT, RATE, YIELD, AS_OF)
     with pytest.raises(ValueError, match="aware"):
         enrich_chain(_chain(), SPOT, RATE, YIELD, AS_OF.replace(tzinfo=None))
 

@@ -298,3 +298,34 @@ def test_a_roll_finds_the_only_trade_on_its_symbol(tmp_path: Path) -> None:
     service.update(account=account(), marks=[mark("t1", qty=2)], data_age_s=1.0)
     decision = service.evaluate(candidate(purpose=OrderPurpose.ROLL), account())
     assert decision.approved and decision.qty == 2
+
+
+def test_a_tested_side_roll_keeps_the_untested_side_without_close_symbols(tmp_path: Path) -> None:
+    condor = (
+        LegSpec(OptionRight.PUT, 95, Side.SELL),
+        LegSpec(OptionRight.PUT, 90, Side.BUY),
+        LegSpec(OptionRight.CALL, 105, Side.SELL),
+        LegSpec(OptionRight.CALL, 110, Side.BUY),
+    )
+    store = memory_store()
+    add_trades(store, trade("ic", qty=2, max_loss_usd=700))
+    service = make_service(store, SimClock(NOW), make_settings(tmp_path, *WIDE))
+    held = mark("ic", legs=condor, qty=2)
+    service.update(account=account(), marks=[held], data_age_s=1.0)
+    put_side = (LegSpec(OptionRight.PUT, 90, Side.SELL), LegSpec(OptionRight.PUT, 85, Side.BUY))
+    roll = candidate(purpose=OrderPurpose.ROLL, rolled_from_trade_id="ic", legs=put_side)
+    decision = service.evaluate(roll, account())
+    assert decision.approved and decision.qty == 2
+    call_side = mark("x", legs=condor[2:], qty=2).greeks
+    expected = call_side.delta + roll.greeks.delta * 2
+    metrics_delta = next(r for r in decision.checks if r.rule == "max_abs_beta_delta_shares")
+    assert metrics_delta.value == pytest.approx(expected, abs=0.01)
+
+
+def test_a_candidate_that_cannot_be_stressed_is_denied(tmp_path: Path) -> None:
+    service = make_service(memory_store(), SimClock(NOW), make_settings(tmp_path, *WIDE))
+    no_iv = service.evaluate(candidate(iv=float("nan")), account())
+    assert not no_iv.approved and "candidate_priced" in failed_rules(no_iv)
+    no_spot = service.evaluate(replace(candidate(), spot=float("nan")), account())
+    assert not no_spot.approved and "candidate_priced" in failed_rules(no_spot)
+    assert "spot" in next(r for r in no_spot.checks if r.rule == "candidate_priced").message

@@ -155,7 +155,7 @@ def _edges(check: Check[Decimal] | Check[float], under: int, at: int, over: int)
 def test_risk_per_trade_edges() -> None:
     # 20 % of $100,000 = $20,000; $400 per unit → 50 units exactly at the limit.
     check = risk_per_trade_check(
-        equity=EQUITY, max_risk_per_trade_pct=20.0, max_loss_per_unit_usd=D(400)
+        equity=EQUITY, max_risk_per_trade_pct=20.0, capital_per_unit_usd=D(400)
     )
     _edges(check, 49, 50, 51)
     reason = check.reason(51)

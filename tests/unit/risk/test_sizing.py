@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -173,3 +174,27 @@ def _mark(trade_id: str, underlying: str):  # type: ignore[no-untyped-def]
     from tests.unit.risk.helpers import mark
 
     return mark(trade_id, underlying=underlying)
+
+
+def test_kelly_sees_trades_closed_after_the_service_started(tmp_path: Path) -> None:
+    store = memory_store()
+
+    def closed(i: int, pnl: int):  # type: ignore[no-untyped-def]
+        return trade(
+            f"c{i}",
+            status=TradeStatus.CLOSED,
+            opened_at=NOW.replace(day=1),
+            closed_at=NOW.replace(day=1) + timedelta(minutes=i),
+            realized_pnl=pnl,
+        )
+
+    add_trades(store, *(closed(i, 100 if i < 7 else -200) for i in range(9)))
+    settings = make_settings(
+        tmp_path, *WIDE, "risk.sizing_method=quarter_kelly", "risk.kelly_min_trades=10"
+    )
+    service = make_service(store, SimClock(NOW), settings)
+    warm = service.evaluate(candidate(underlying="AAA"), account())
+    assert (warm.qty, warm.sizing_method) == (2, "fixed_fractional")
+    add_trades(store, closed(9, -200))
+    ready = service.evaluate(candidate(underlying="BBB"), account())
+    assert (ready.qty, ready.sizing_method) == (6, "quarter_kelly")

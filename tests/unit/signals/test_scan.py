@@ -59,6 +59,7 @@ def test_a_full_scan_records_every_stage() -> None:
     (why,) = cut.failed_reasons
     assert (why.rule, why.value, why.limit) == ("symbol_rank", 3, 2)
     assert all(d.scan_id == "scan-1" and d.decided_at == AS_OF for d in scan.decisions)
+    assert all(c.scan_id == "scan-1" for c in scan.candidates)
     assert len({d.decision_id for d in scan.decisions}) == len(scan.decisions)
 
 
