@@ -1,8 +1,8 @@
 """The ``optagent`` console script: ``agent.cli``'s app plus the commands that need Ray.
 
 ``agent/cli.py`` must not import ``actors`` (layering), so the console script points here:
-this module takes ``agent.cli.app``, replaces its not-yet-built ``run`` and ``status`` with
-the actor system's, and runs it.
+this module takes ``agent.cli.app``, replaces its not-yet-built ``run`` with the actor
+system's, adds ``health`` (loop and actor health from the supervisor's snapshot), and runs it.
 
 ``optagent run`` starts a local Ray instance (or joins ``--address``/``RAY_ADDRESS``),
 creates the actors, shows a live panel (plain log lines when stdout is not a terminal), and
@@ -29,7 +29,6 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from actors.supervisor import HEALTH_KEY
 from actors.system import AgentSystem, connect, run_summary
 from agent.calendar import ET
 from agent.cli import STATE, app, console, err_console, fail
@@ -39,6 +38,7 @@ from agent.domain import Mode
 from agent.errors import ConfigError
 from agent.factories import build_store
 from agent.logging import configure_logging, logger
+from agent.runner import HEALTH_KEY
 
 PLAIN_EVERY_S = 10.0
 STATUS_EVERY_S = 1.0
@@ -259,11 +259,11 @@ def run(
         )
 
 
-# --------------------------------------------------------------------------- status
+# --------------------------------------------------------------------------- health
 
 
-def status() -> None:
-    """Show trading state, positions, P&L and loop and actor health (from the store)."""
+def health() -> None:
+    """Loop and actor health of the actor system (the Supervisor's snapshot in the store)."""
     settings = _settings([])
     store = build_store(settings)
     with store.transaction() as tx:
@@ -296,9 +296,8 @@ def status() -> None:
 
 
 _drop_command("run")
-_drop_command("status")
 app.command("run")(run)
-app.command("status")(status)
+app.command("health")(health)
 
 
 def main() -> None:

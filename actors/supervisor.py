@@ -35,10 +35,9 @@ from agent.config import AgentSettings
 from agent.domain import TradingState
 from agent.engine import Engine
 from agent.logging import logger
-from agent.runner import LoopRunner
+from agent.runner import HEALTH_KEY, LoopRunner
 from agent.schedule import Loop
 
-HEALTH_KEY = "supervisor.health"
 HEARTBEAT_S = 30.0
 PING_TIMEOUT_S = 10.0
 SNAPSHOT_MIN_INTERVAL_S = 1.0
@@ -244,6 +243,8 @@ class SupervisorShell(Shell):
             ends = [summary.stopped_at, self._stop_requested_at, self.plan.stop_at]
             now = min(t for t in ends if t is not None)
         return {
+            **self.runner.health_document(),
+            "at": now.isoformat(),
             "run_id": self.plan.run_id,
             "at_wall_s": wall_time_s(),
             "sim_now": now.isoformat(),
@@ -256,7 +257,6 @@ class SupervisorShell(Shell):
             "scans": summary.scans,
             "opened": summary.opened,
             "sessions": [d.isoformat() for d in summary.sessions],
-            "loops": self.runner.health_snapshot(),
             "actors": {name: dict(entry) for name, entry in list(self.actors.items())},
             "supervisor": {"pid": self.runtime.pid, "errors": self.errors},
             "final_reconcile": self.final_reconcile,

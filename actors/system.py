@@ -16,6 +16,7 @@ it instead: nothing is re-anchored or re-created.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -45,7 +46,7 @@ from actors.runtime import provisional_anchor, read_anchor, write_anchor
 from actors.scanner import ScannerActor
 from actors.services import RayServices
 from actors.sim_exchange import SimExchangeActor
-from actors.supervisor import HEALTH_KEY, HEARTBEAT_S, RunPlan, SupervisorActor, new_run_id
+from actors.supervisor import HEARTBEAT_S, RunPlan, SupervisorActor, new_run_id
 from agent.adapters.sim.market import MarketModel
 from agent.calendar import ET, MarketCalendar, et_datetime, market_calendar
 from agent.clock import Clock, SystemClock
@@ -61,6 +62,7 @@ from agent.factories import (
 )
 from agent.logging import logger
 from agent.ports import Store
+from agent.runner import HEALTH_KEY
 from agent.schedule import Schedule
 
 STOP_AFTER_ANALYSIS = timedelta(minutes=2)
@@ -400,13 +402,21 @@ class AgentSystem:
         return RayServices(self.handles, settings=self.settings, store=self.store, clock=self.clock)
 
     def shutdown(self, *, kill: bool = True) -> None:
-        """Save the exchange and, unless the system is detached, end every actor."""
+        """Save the exchange and, unless the system is detached, end every actor; in sim
+        mode the stored clock anchor then stands still where the run stopped (what operator
+        commands run afterwards see as "now")."""
+        stopped_at = self.clock.now()
+        if self.supervisor is not None:
+            with contextlib.suppress(Exception):
+                stopped_at = datetime.fromisoformat(self.status(timeout_s=10.0)["sim_now"])
         if self.handles.exchange is not None:
             try:
                 get(self.handles.exchange.save(), timeout_s=60.0)
             except Exception:
                 logger.exception("exchange save at shutdown failed")
         if kill and not self.settings.ray.detached:
+            if self.settings.mode is Mode.SIM and not self.attached:
+                write_anchor(self.store, provisional_anchor(stopped_at, self.settings.sim.speed))
             first = [self.supervisor.actor] if self.supervisor is not None else []
             for actor in [*first, *self.handles.service_actors().values()]:
                 try:

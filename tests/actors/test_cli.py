@@ -1,4 +1,4 @@
-"""The console script: agent.cli's app with the actor system's run and status."""
+"""The console script: agent.cli's app with the actor system's run, plus health."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import yaml
 from typer.testing import CliRunner
 
 from actors.cli import app
-from actors.supervisor import HEALTH_KEY
 from agent.config import load_settings
 from agent.factories import build_store
+from agent.runner import HEALTH_KEY
 
 runner = CliRunner()
 
@@ -39,7 +39,10 @@ def test_run_is_the_actor_systems() -> None:
         assert option in result.output
     assert "not built" not in result.output
     names = [c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands]
-    assert names.count("run") == 1 and names.count("status") == 1
+    assert names.count("run") == 1 and names.count("health") == 1
+    # agent.cli's own status stays (it reads the same health snapshot).
+    status = next(c for c in app.registered_commands if (c.name or c.callback.__name__) == "status")  # type: ignore[union-attr]
+    assert status.callback is not None and status.callback.__module__ == "agent.cli"
 
 
 def test_agent_cli_does_not_import_actors_or_ray() -> None:
@@ -52,13 +55,13 @@ def test_agent_cli_does_not_import_actors_or_ray() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_status_without_a_snapshot(isolated_dir: Path) -> None:
-    result = runner.invoke(app, ["-c", str(_config(isolated_dir)), "status"])
+def test_health_without_a_snapshot(isolated_dir: Path) -> None:
+    result = runner.invoke(app, ["-c", str(_config(isolated_dir)), "health"])
     assert result.exit_code == 1
     assert "optagent run" in result.output
 
 
-def test_status_shows_loops_and_actors(isolated_dir: Path) -> None:
+def test_health_shows_loops_and_actors(isolated_dir: Path) -> None:
     config = _config(isolated_dir)
     store = build_store(load_settings(config, env_file=None, environ={}))
     with store.transaction() as tx:
@@ -74,7 +77,7 @@ def test_status_shows_loops_and_actors(isolated_dir: Path) -> None:
                 "actors": {"risk": {"up": True, "pid": 99, "restarts_seen": 2, "calls": 5}},
             },
         )
-    result = runner.invoke(app, ["-c", str(config), "status"], terminal_width=200)
+    result = runner.invoke(app, ["-c", str(config), "health"], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "2026-03-02" in result.output and "10:00 ET" in result.output
     assert "DataError: x" in result.output

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from actors.supervisor import HEALTH_KEY
 from actors.system import last_session_for, plan_run, resume_time
 from agent.calendar import et_datetime, market_calendar
 from agent.factories import build_store, sim_start
+from agent.runner import HEALTH_KEY
 from agent.schedule import Schedule
 from tests.actors.raykit import sim_settings
 

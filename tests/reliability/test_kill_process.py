@@ -20,9 +20,9 @@ import psutil
 import pytest
 import yaml
 
-from actors.supervisor import HEALTH_KEY
 from agent.config import load_settings
 from agent.factories import build_store, saved_sim_time
+from agent.runner import HEALTH_KEY
 from tests.actors.raykit import invariant_problems, wait_for
 
 pytestmark = [pytest.mark.ray, pytest.mark.chaos, pytest.mark.timeout(600)]
