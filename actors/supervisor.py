@@ -126,6 +126,7 @@ class SupervisorShell(Shell):
                 [d.isoformat() for d in summary.sessions],
             )
             await self._finish()
+            await self.heartbeat()  # the actors' last figures in the final snapshot
         except asyncio.CancelledError:
             raise
         except Exception:
