@@ -41,6 +41,23 @@ def _done(system: AgentSystem) -> bool:
         return False  # the supervisor is restarting
 
 
+def _pids(system: AgentSystem) -> dict[str, int]:
+    """Every actor's pid, once all answer (an actor may still be restarting)."""
+    pids: dict[str, int] = {}
+
+    def answered() -> bool:
+        assert system.supervisor is not None
+        refs = {**system.handles.pings(), "supervisor": system.supervisor.ping()}
+        try:
+            pids.update({name: int(get(ref, timeout_s=30)["pid"]) for name, ref in refs.items()})
+        except Exception:
+            return False
+        return True
+
+    assert wait_for(answered, timeout_s=120, poll_s=1.0)
+    return pids
+
+
 def test_kill_every_actor_type_repeatedly(ray_local: None, tmp_path: Path) -> None:
     rng = random.Random(20260302)
     settings = sim_settings(tmp_path, "ray.num_scanners=2")
@@ -53,6 +70,7 @@ def test_kill_every_actor_type_repeatedly(ray_local: None, tmp_path: Path) -> No
     plan = sorted(
         (rng.uniform(1.0, 45.0), victim) for victim in VICTIMS for _ in range(KILLS_PER_TYPE)
     )
+    pids_before = _pids(system)
     started = time.monotonic()
     killed: list[str] = []
     try:
@@ -68,11 +86,15 @@ def test_kill_every_actor_type_repeatedly(ray_local: None, tmp_path: Path) -> No
             killed.append(name)
         assert wait_for(lambda: _done(system), timeout_s=300, poll_s=1.0), "run did not finish"
         status = system.status()
+        pids_after = _pids(system)
         get(system.handles.exchange.save(), timeout_s=60)  # type: ignore[union-attr]
     finally:
         system.shutdown()
 
     assert len(killed) == KILLS_PER_TYPE * len(VICTIMS)
+    # Every killed actor came back in a new process; the exchange was never touched.
+    assert all(pids_after[name] != pids_before[name] for name in killed)
+    assert pids_after["sim_exchange"] == pids_before["sim_exchange"]
     assert {k.split("-")[0] for k in killed} == {v.value for v in VICTIMS}
     assert invariant_problems(system.settings) == []
     store = build_store(system.settings)
