@@ -161,19 +161,19 @@ def scan(
         f"({report.elapsed_s:.2f} s; trading state {report.state.value})"
     )
     table = Table(title="ranked candidates")
-    for column in (
+    columns = (
         "#",
         "symbol",
         "strategy",
         "expiry",
-        "legs",
+        "strikes",
         "credit $",
         "max loss $",
         "PoP",
         "EV $",
-        "score",
         "risk",
-    ):
+    )
+    for column in columns:
         table.add_column(column, overflow="fold")
     decisions = {d.candidate_id: d for d in report.decisions}
     for rank, c in enumerate(report.selected, start=1):
@@ -541,20 +541,30 @@ def sim_server(
     port: Annotated[int | None, typer.Option(help="Port (default sim.server_port).")] = None,
     speed: Annotated[
         float | None,
-        typer.Option(
-            help="Run the simulated clock at this speed (default: stepped by /_admin/advance)."
-        ),
+        typer.Option(help="Accelerate simulated time by this factor from sim.start_date."),
     ] = None,
+    realtime: Annotated[
+        bool,
+        typer.Option(
+            "--realtime",
+            help="Simulate the market at wall-clock time, so an agent in paper mode agrees with it.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the simulator as an Alpaca-compatible HTTP API (trading v2, stock data v2,
-    options data v1beta1) on loopback; point ALPACA_BASE_URL/ALPACA_DATA_URL at it."""
+    options data v1beta1) on loopback; point ALPACA_BASE_URL/ALPACA_DATA_URL at it.
+
+    The clock is stepped by ``POST /_admin/advance`` unless ``--speed`` or ``--realtime``."""
     from agent.adapters.sim.server import serve
     from agent.calendar import market_calendar
+    from agent.clock import SystemClock
     from agent.factories import accelerated_clock, new_anchor, sim_start
     from agent.schedule import Schedule
 
+    if speed is not None and realtime:
+        fail("choose --speed or --realtime, not both")
     settings = STATE.settings()
-    clock = None
+    clock: Clock | None = SystemClock() if realtime else None
     if speed is not None:
         calendar = market_calendar()
         anchor = new_anchor(sim_start(settings, calendar), speed)

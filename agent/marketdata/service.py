@@ -12,7 +12,7 @@ import itertools
 import math
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -30,12 +30,15 @@ from agent.domain import (
 )
 from agent.errors import DataError
 from agent.ports import MarketData, Store
+from agent.pricing.chain import enrich_chain
+from agent.pricing.ivrank import atm_iv
 
 T = TypeVar("T")
 
 _BARS_LOOKBACK_DAYS = 400
 _BETA_WINDOW = 60
 _BENCHMARK = "SPY"
+VOL_INDEX_UNDERLYING = "SPY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,9 +198,30 @@ class MarketDataService:
                 start=today - timedelta(days=7), end=today + timedelta(days=120)
             )
             self._ok()
+            if not math.isfinite(ctx.vol_index):
+                ctx = replace(ctx, vol_index=self._vol_index_proxy())
             return ctx
 
         return self.cache.get_or_load(("context",), load)
+
+    def _vol_index_proxy(self) -> float:
+        """VIX-like proxy when the source has no volatility index (Alpaca): SPY's ATM 30-day
+        implied vol from its chain, in vol points (NaN if SPY has no usable chain)."""
+        try:
+            snapshot = self.snapshots([VOL_INDEX_UNDERLYING]).get(VOL_INDEX_UNDERLYING)
+            if snapshot is None:
+                return float("nan")
+            enriched = enrich_chain(
+                self.chain(VOL_INDEX_UNDERLYING),
+                snapshot.price,
+                self.settings.market_data.risk_free_rate,
+                self.settings.market_data.dividend_yields.get(VOL_INDEX_UNDERLYING, 0.0),
+                self.clock.now(),
+                max_quote_age_s=self.settings.universe.max_quote_age_s,
+            )
+        except DataError:
+            return float("nan")
+        return atm_iv(enriched, 30.0) * 100.0
 
     def bars_summary(self, symbol: str) -> BarsSummary:
         """Daily-bar facts, refreshed once per trading day."""

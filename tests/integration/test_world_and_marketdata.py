@@ -57,3 +57,38 @@ def test_scan_input_has_chain_history_context_and_caches(settings_factory) -> No
     assert service.scan_input("SPY", "scan-3").chain is not first.chain
     aapl = service.scan_input("AAPL", "scan-3")
     assert 0.3 < aapl.beta < 3.0
+
+
+class _NoVolIndex:
+    """The simulator's market data with the volatility index removed, as Alpaca serves it."""
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    def get_market_context(self, *, start, end):  # type: ignore[no-untyped-def]
+        from dataclasses import replace
+
+        return replace(self._inner.get_market_context(start=start, end=end), vol_index=float("nan"))  # type: ignore[attr-defined]
+
+
+def test_missing_vol_index_is_derived_from_spy_atm_iv(settings_factory) -> None:
+    settings = settings_factory("sim.n_underlyings=20")
+    world = build_world(settings)
+    assert isinstance(world.clock, SimClock)
+    world.clock.advance(timedelta(minutes=35))
+    common = {
+        "store": world.store,
+        "clock": world.clock,
+        "settings": world.settings,
+        "calendar": world.calendar,
+    }
+    with_index = MarketDataService(market_data=world.market_data, **common).context().vol_index
+    derived = (
+        MarketDataService(market_data=_NoVolIndex(world.market_data), **common).context().vol_index
+    )  # type: ignore[arg-type]
+    assert math.isfinite(derived) and 5.0 < derived < 80.0
+    # The proxy (SPY ATM 30-day IV) tracks the simulator's own index closely.
+    assert abs(derived - with_index) < 0.35 * with_index
