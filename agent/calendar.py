@@ -1,7 +1,11 @@
 """The US equity options calendar: NYSE sessions (exchange_calendars XNYS), expiries, cut-offs.
 
 Sessions, holidays and early closes come from exchange_calendars and are loaded once into
-plain Python structures, so every lookup afterwards is a dict or bisect operation.
+plain Python structures, so every lookup afterwards is a dict or bisect operation. The
+session table is cached as a small JSON file (``$OPTAGENT_CACHE_DIR``, default
+``~/.cache/optagent``), keyed by the exchange_calendars version: the first process builds it,
+the others (every Ray actor) read it without importing exchange_calendars and pandas, which
+saves about 60 MiB per process.
 
 Expiries: standard monthly options expire on the third Friday; weeklies on every Friday.
 When that Friday is not a session (e.g. Good Friday, Juneteenth on a Friday), the expiry
@@ -15,12 +19,15 @@ same distance from the close (45 and 30 minutes before it); this is our conserva
 from __future__ import annotations
 
 import bisect
+import json
+import os
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
+from importlib import metadata
+from pathlib import Path
 from zoneinfo import ZoneInfo
-
-import exchange_calendars
 
 ET = ZoneInfo("America/New_York")
 REGULAR_OPEN_ET = time(9, 30)
@@ -51,15 +58,11 @@ class MarketCalendar:
     """NYSE sessions between 2015 and 2036, and the option expiries they imply."""
 
     def __init__(self, start: date = _CALENDAR_START, end: date = _CALENDAR_END) -> None:
-        cal = exchange_calendars.get_calendar("XNYS", start=start.isoformat(), end=end.isoformat())
-        schedule = cal.schedule
-        self._days: list[date] = [ts.date() for ts in schedule.index]
-        self._sessions: dict[date, Session] = {
-            day: Session(day, open_.to_pydatetime(), close.to_pydatetime())
-            for day, open_, close in zip(
-                self._days, schedule["open"], schedule["close"], strict=True
-            )
-        }
+        self._days: list[date] = []
+        self._sessions: dict[date, Session] = {}
+        for day, open_at, close_at in _session_table(start, end):
+            self._days.append(day)
+            self._sessions[day] = Session(day, open_at, close_at)
         self.first_day = self._days[0]
         self.last_day = self._days[-1]
 
@@ -194,6 +197,53 @@ class MarketCalendar:
         """
         end = datetime.combine(expiry, REGULAR_CLOSE_ET, ET)
         return max(0.0, (end - at).total_seconds()) / (365.0 * 86400.0)
+
+
+SessionRow = tuple[date, datetime, datetime]
+
+
+def _cache_dir() -> Path:
+    configured = os.environ.get("OPTAGENT_CACHE_DIR")
+    return Path(configured) if configured else Path.home() / ".cache" / "optagent"
+
+
+def _from_exchange_calendars(start: date, end: date) -> list[SessionRow]:
+    import exchange_calendars  # noqa: PLC0415 - heavy (pandas): only when the cache is cold
+
+    schedule = exchange_calendars.get_calendar(
+        "XNYS", start=start.isoformat(), end=end.isoformat()
+    ).schedule
+    return [
+        (ts.date(), open_.to_pydatetime(), close.to_pydatetime())
+        for ts, open_, close in zip(
+            schedule.index, schedule["open"], schedule["close"], strict=True
+        )
+    ]
+
+
+def _session_table(start: date, end: date) -> list[SessionRow]:
+    """The XNYS sessions from the JSON cache, building the cache on a miss."""
+    version = metadata.version("exchange_calendars")
+    path = _cache_dir() / f"xnys-{start}-{end}-ec{version}.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return [
+            (date.fromisoformat(d), datetime.fromisoformat(o), datetime.fromisoformat(c))
+            for d, o, c in raw
+        ]
+    except (OSError, ValueError, TypeError):
+        pass
+    rows = _from_exchange_calendars(start, end)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            "w", dir=path.parent, delete=False, encoding="utf-8"
+        ) as tmp:
+            json.dump([(d.isoformat(), o.isoformat(), c.isoformat()) for d, o, c in rows], tmp)
+        Path(tmp.name).replace(path)
+    except OSError:
+        pass  # a read-only home only costs the next process the slow path
+    return rows
 
 
 @cache

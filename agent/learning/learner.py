@@ -21,8 +21,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from scipy import stats
-
 from agent.config import AgentSettings
 from agent.domain import StructureKind, Trade, TradeStatus
 from agent.learning.analyzer import analyze_trade
@@ -93,6 +91,8 @@ def _delta_proposal(
     stops = round(_stop_rate(trades) * n)
     expected = _expected_stop_rate(trades)
     step = settings.learning.max_param_step_pct
+    from scipy import stats  # noqa: PLC0415 - weekly only; keeps scipy out of every process
+
     if stops / n > expected:
         p_value = stats.binomtest(stops, n, expected, alternative="greater").pvalue
         new = _bounded_step(target, step, toward_zero=True, lo=lo, hi=hi)
@@ -145,6 +145,8 @@ def _credit_proposal(
     thick_losses = sum(t.realized_pnl < 0 for t in thick)
     if thin_losses / len(thin) <= thick_losses / len(thick):
         return None
+    from scipy import stats  # noqa: PLC0415 - weekly only; keeps scipy out of every process
+
     table = [[thin_losses, len(thin) - thin_losses], [thick_losses, len(thick) - thick_losses]]
     p_value = float(stats.fisher_exact(table, alternative="greater").pvalue)
     new = round(minimum * (1.0 + settings.learning.max_param_step_pct / 100.0), 2)

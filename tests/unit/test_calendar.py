@@ -52,3 +52,16 @@ def test_time_to_expiry_in_years() -> None:
     at = datetime(2026, 3, 19, 20, 0, tzinfo=UTC)  # Thursday 16:00 ET
     assert abs(cal.time_to_expiry_years(at, date(2026, 3, 20)) - 1 / 365) < 1e-12
     assert cal.time_to_expiry_years(at, date(2026, 3, 19)) == 0.0
+
+
+def test_session_table_is_cached_as_json_and_read_back_identically(tmp_path, monkeypatch) -> None:
+    from agent.calendar import MarketCalendar
+
+    monkeypatch.setenv("OPTAGENT_CACHE_DIR", str(tmp_path))
+    built = MarketCalendar(date(2026, 1, 1), date(2026, 12, 31))
+    (cached,) = tmp_path.glob("xnys-2026-01-01-2026-12-31-ec*.json")
+    assert cached.stat().st_size > 0
+    read = MarketCalendar(date(2026, 1, 1), date(2026, 12, 31))
+    assert read._sessions == built._sessions and len(read._days) == 251
+    cached.write_text("not json")  # a corrupt cache is rebuilt, never trusted
+    assert MarketCalendar(date(2026, 1, 1), date(2026, 12, 31))._sessions == built._sessions
