@@ -16,7 +16,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.adapters.persistence import open_store
 from agent.calendar import MarketCalendar, market_calendar
 from agent.clock import AcceleratedClock, Clock, SimClock, SystemClock, wall_time_s
 from agent.config import AgentSettings
@@ -97,6 +96,9 @@ def build_store(settings: AgentSettings) -> Store:
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
             parents=True, exist_ok=True
         )
+    # SQLAlchemy is imported by the processes that open a store (a scanner never does).
+    from agent.adapters.persistence import open_store  # noqa: PLC0415
+
     return open_store(settings.database_url)
 
 

@@ -12,11 +12,11 @@ from contextlib import contextmanager, nullcontext
 from types import TracebackType
 from typing import TYPE_CHECKING, NoReturn, Self
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from agent.adapters.persistence import migrate
 from agent.adapters.persistence.engine import (
     READ_ONLY_OPTION,
     create_database_engine,
@@ -173,6 +173,21 @@ class SqlStore:
         return f"SqlStore({self.url!r})"
 
 
+HEAD_REVISION = "0001"
+"""The newest migration in ``migrations/versions`` (a test keeps the two in step)."""
+
+
+def _stored_revision(engine: Engine) -> str | None:
+    """The database's Alembic revision read with plain SQL (None if not migrated yet)."""
+    if is_memory_sqlite(engine.url):
+        return None
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except SQLAlchemyError:
+        return None
+
+
 def open_store(url: str | URL, *, upgrade: bool = True) -> SqlStore:
     """A :class:`SqlStore` for ``url`` whose schema is current.
 
@@ -182,6 +197,10 @@ def open_store(url: str | URL, *, upgrade: bool = True) -> SqlStore:
     """
     store = SqlStore(url)
     try:
+        if _stored_revision(store.engine) == HEAD_REVISION:
+            return store  # current already: no need to load Alembic at all
+        from agent.adapters.persistence import migrate  # noqa: PLC0415
+
         if upgrade:
             migrate.upgrade_engine(store.engine)
         else:

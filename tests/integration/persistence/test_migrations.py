@@ -176,3 +176,26 @@ def test_unsupported_urls_are_config_errors(tmp_path: Path) -> None:
         open_store("mysql://root@localhost/optagent")
     with pytest.raises(ConfigError, match="not a database URL"):
         open_store("optagent.db")
+
+
+def test_head_revision_constant_matches_the_migrations() -> None:
+    from agent.adapters.persistence import head_revision
+    from agent.adapters.persistence.store import HEAD_REVISION
+
+    assert head_revision() == HEAD_REVISION
+
+
+def test_opening_a_current_database_does_not_load_alembic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'current.db'}"
+    from agent.adapters.persistence import open_store
+
+    open_store(url).close()  # migrates (loads Alembic in this process)
+    probe = (
+        "import sys; from agent.adapters.persistence import open_store; "
+        f"open_store({url!r}).close(); print('alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
