@@ -40,6 +40,8 @@ _SECRET_ENV_VARS = (
     "OPTAGENT_ALERTS__SMTP_PASSWORD",
 )
 _MIN_SECRET_LEN = 4
+_NOISY_LIBRARIES = ("alembic", "urllib3", "httpx", "uvicorn.access", "numba")
+"""Libraries whose INFO chatter (migration plugins, connection pools) is kept out of the logs."""
 _secrets: list[str] = []
 
 
@@ -192,6 +194,8 @@ def configure_logging(
             encoding="utf-8",
         )
     std_logging.basicConfig(handlers=[_InterceptHandler()], level=std_logging.INFO, force=True)
+    for noisy in _NOISY_LIBRARIES:
+        std_logging.getLogger(noisy).setLevel(std_logging.WARNING)
 
 
 def add_sink(sink: Any, *, json_lines: bool = False, level: str = "DEBUG") -> int:
