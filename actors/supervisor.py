@@ -71,7 +71,7 @@ class SupervisorShell(Shell):
         self.services = RayServices(
             self.handles, settings=settings, store=runtime.store, clock=runtime.clock
         )
-        self.engine = Engine(self.services, dry_run=settings.dry_run)
+        self.engine = Engine(self.services)
         self._wake = asyncio.Event()
         self._stop_requested_at: datetime | None = None
         self.runner = LoopRunner(

@@ -126,7 +126,8 @@ def scan(
         str | None, typer.Option(help="Print every decision record of this symbol.")
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Record decisions; no risk check, no orders.")
+        bool,
+        typer.Option("--dry-run", help="Record scan decisions only: no risk check, no orders."),
     ] = False,
 ) -> None:
     """Run one scan cycle now (simulator by default; any mode) and print the ranked
@@ -149,9 +150,8 @@ def scan(
         # The simulated market is closed at the saved time: scan 30 minutes after the next open.
         clock.set(world.calendar.next_open(clock.now()) + timedelta(minutes=30))
     services = LocalServices(world)
-    engine = Engine(services, dry_run=settings.dry_run or dry_run)
-    submit = not (settings.dry_run or dry_run)
-    report = asyncio.run(engine.scan_cycle(world.symbols, clock.now(), submit=submit))
+    engine = Engine(services)
+    report = asyncio.run(engine.scan_cycle(world.symbols, clock.now(), evaluate=not dry_run))
     world.save()
 
     console.print(

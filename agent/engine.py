@@ -109,15 +109,17 @@ def new_scan_id(at: datetime) -> str:
 class Engine:
     """The cycles of DESIGN.md section 3, in order, against a :class:`Services` facade."""
 
-    def __init__(self, services: Services, *, dry_run: bool = False) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
-        self.dry_run = dry_run
 
     async def scan_cycle(
-        self, symbols: Sequence[str], at: datetime, *, submit: bool = True
+        self, symbols: Sequence[str], at: datetime, *, submit: bool = True, evaluate: bool = True
     ) -> ScanReport:
-        """Scan → rank → risk → execution. With ``submit=False`` (or dry run) decisions are
-        recorded and nothing is sent."""
+        """Scan → rank → risk → execution, every decision recorded.
+
+        ``submit=False`` stops before execution (risk still judges and records);
+        ``evaluate=False`` stops after ranking (``optagent scan --dry-run``). The
+        ``dry_run`` setting is execution's: intents recorded, nothing sent."""
         started = _time.perf_counter()
         report = ScanReport(scan_id=new_scan_id(at), at=at, symbols=len(symbols))
         scans = await self.services.scan(symbols, report.scan_id)
@@ -130,7 +132,7 @@ class Engine:
         await self.services.record_decisions(ranking_records)
         report.selected = selected
         report.state = await self.services.trading_state()
-        if not selected:
+        if not selected or not evaluate:
             report.elapsed_s = _time.perf_counter() - started
             return report
         account = await self.services.account()

@@ -79,7 +79,7 @@ class Backtest:
         self.clock = SimClock(saved_sim_time(settings) or sim_start(settings, market_calendar()))
         self.world = build_world(settings, self.clock)
         self.services = LocalServices(self.world)
-        self.engine = Engine(self.services, dry_run=settings.dry_run)
+        self.engine = Engine(self.services)
         self.schedule = Schedule(self.world.settings.schedule, self.world.calendar)
         self.runner = LoopRunner(
             engine=self.engine, schedule=self.schedule, clock=self.clock, symbols=self.world.symbols

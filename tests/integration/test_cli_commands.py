@@ -17,11 +17,31 @@ SMALL = [
 
 
 def test_scan_once_dry_run_explains_a_symbol(isolated_dir: Path) -> None:
-    result = runner.invoke(app, [*SMALL, "scan", "--once", "--dry-run", "--explain", "KO"])
+    result = runner.invoke(
+        app,
+        [
+            *SMALL,
+            "--set",
+            "universe.min_iv_rank=0",
+            "scan",
+            "--once",
+            "--dry-run",
+            "--explain",
+            "KO",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "6 symbols" in result.output and "0 opened" in result.output
+    assert "0 selected" not in result.output and "not checked (dry run)" in result.output
     assert "why: KO" in result.output and "universe" in result.output
-    # Decisions were recorded; nothing was sent to the simulated broker.
+    # Scan decisions were recorded; risk judged nothing and nothing was sent.
+    from agent.adapters.persistence import open_store
+    from agent.domain import DecisionStage
+
+    store = open_store(f"sqlite:///{isolated_dir / 'var' / 'optagent.db'}")
+    with store.transaction() as tx:
+        stages = {record.stage for record in tx.decisions.list()}
+    assert DecisionStage.UNIVERSE in stages and DecisionStage.RISK not in stages
     status = runner.invoke(app, [*SMALL, "status"])
     assert "open trades (0)" in status.output
 
