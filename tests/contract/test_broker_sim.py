@@ -73,3 +73,50 @@ class TestSimExchangeBroker(BrokerContract):
 def test_the_harness_satisfies_the_protocol() -> None:
     harness: BrokerHarness = ScriptedSimHarness()
     assert harness.broker.get_account().options_level == 3
+
+
+class RealMarketSimHarness:
+    """SimExchange over the real seeded market model (the world `make run` trades in)."""
+
+    def __init__(self) -> None:
+        from tests.contract.test_broker_alpaca import UNDERLYING, _pick_contracts
+        from tests.integration.alpaca.harness import market
+
+        self.model = market()
+        self.underlying_symbol = UNDERLYING
+        self.single, self.spread = _pick_contracts()
+        self.clock = SimClock(START)
+        self.exchange = SimExchange(
+            quotes=self.model,
+            clock=self.clock,
+            calendar=market_calendar(),
+            initial_cash_usd=Decimal(100_000),
+            seed=7,
+        )
+
+    @property
+    def broker(self) -> Broker:
+        return self.exchange
+
+    def advance(self, minutes: int) -> None:
+        self.clock.advance(timedelta(minutes=minutes))
+        self.exchange.advance_to(self.clock.now())
+
+    def underlying(self) -> str:
+        return self.underlying_symbol
+
+    def listed_put(self, underlying: str) -> str:
+        return self.single
+
+    def listed_put_spread(self, underlying: str) -> tuple[str, str]:
+        return self.spread
+
+    def nbbo(self, symbol: str) -> tuple[Decimal, Decimal]:
+        book = self.model.top_of_book([symbol], self.clock.now())[symbol]
+        return to_price(book.bid), to_price(book.ask)
+
+
+class TestSimExchangeOverTheMarketModel(BrokerContract):
+    @pytest.fixture
+    def harness(self) -> BrokerHarness:
+        return RealMarketSimHarness()
