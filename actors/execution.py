@@ -17,6 +17,8 @@ from actors.handles import (
     ExchangeBroker,
     GovernorHandle,
     GovernorLimiter,
+    MarketDataHandle,
+    MarketQuotes,
     SimExchangeHandle,
     lookup,
 )
@@ -34,7 +36,6 @@ from agent.domain import (
 )
 from agent.execution import ExecutionService
 from agent.logging import logger
-from agent.marketdata.service import MarketDataService
 from agent.ports import Broker
 
 
@@ -44,31 +45,22 @@ class ExecutionShell(Shell):
         broker: Broker
         if runtime.sim:
             broker = ExchangeBroker(SimExchangeHandle(lookup(ActorName.SIM_EXCHANGE, namespace)))
-            source = runtime.market_source()
         else:
             from agent.adapters.alpaca import AlpacaBroker  # noqa: PLC0415
 
             governor = GovernorHandle(lookup(ActorName.GOVERNOR, namespace))
             trading = GovernorLimiter(governor, "trading")
             broker = AlpacaBroker.from_settings(settings, trading, clock=runtime.clock)
-            source = runtime.market_source(
-                data_limiter=GovernorLimiter(governor, "data"), trading_limiter=trading
-            )
-        # Quotes for walking prices come through this process's own market data service.
-        self.market = MarketDataService(
-            market_data=source,
-            store=runtime.store,
-            clock=runtime.clock,
-            settings=settings,
-            calendar=runtime.calendar,
-        )
+        # Quotes for walking prices come from the MarketData actor: this process needs no
+        # market model and no pricing kernels.
+        quotes = MarketQuotes(MarketDataHandle(lookup(ActorName.MARKET_DATA, namespace)))
         self.service = ExecutionService(
             broker=broker,
             store=runtime.store,
             clock=runtime.clock,
             settings=settings,
             alerts=runtime.alerts(),
-            quotes=self.market.quotes,
+            quotes=quotes,
             calendar=runtime.calendar,
         )
         self.last_reconcile: ReconcileReport | None = None

@@ -36,6 +36,7 @@ from agent.domain import (
     Mode,
     MonitorReport,
     OrderRequest,
+    Quote,
     ReconcileReport,
     RiskDecision,
     RollAction,
@@ -146,6 +147,18 @@ class SimExchangeHandle(_Handle):
         return self.actor.processed_until.remote()
 
 
+class MarketQuotes:
+    """Fresh quotes from the ``MarketData`` actor (an execution ``QuoteProvider``), so the
+    execution process needs neither the market model nor the pricing kernels."""
+
+    def __init__(self, market: MarketDataHandle, *, timeout_s: float = 30.0) -> None:
+        self._market = market
+        self._timeout_s = timeout_s
+
+    def __call__(self, symbols: Sequence[str]) -> dict[str, Quote]:
+        return get(self._market.quotes(symbols), timeout_s=self._timeout_s)
+
+
 class ExchangeBroker:
     """The :class:`agent.ports.Broker` port over the ``SimExchange`` actor (blocking calls,
     for the synchronous services that use a broker)."""
@@ -251,6 +264,9 @@ class GovernorLimiter:
 
 
 class MarketDataHandle(_Handle):
+    def quotes(self, symbols: Sequence[str]) -> ObjectRef[dict[str, Quote]]:
+        return self.actor.quotes.remote(list(symbols))
+
     def warm(self, symbols: Sequence[str]) -> ObjectRef[int]:
         return self.actor.warm.remote(list(symbols))
 

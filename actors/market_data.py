@@ -4,6 +4,7 @@ ref that the supervisor hands to a scanner without fetching it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -14,7 +15,7 @@ from actors.base import AsyncShell
 from actors.handles import GovernorHandle, GovernorLimiter, lookup
 from actors.options import CONTROL_GROUP, ActorName, options_for
 from agent.config import AgentSettings
-from agent.domain import ScanInput, SymbolScan
+from agent.domain import Quote, ScanInput, SymbolScan
 from agent.errors import DataError
 from agent.marketdata.service import MarketDataService
 from agent.signals import data_rejection
@@ -38,6 +39,11 @@ class MarketDataShell(AsyncShell):
             settings=settings,
             calendar=runtime.calendar,
         )
+
+    async def quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
+        """Fresh quotes (never cached) for execution's price walker. Off the scan worker, so a
+        walk step never waits behind a 100-symbol scan."""
+        return await asyncio.to_thread(self.service.quotes, list(symbols))
 
     async def warm(self, symbols: Sequence[str]) -> int:
         """One batched snapshot request for the whole watchlist, and the market context."""

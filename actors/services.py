@@ -35,8 +35,8 @@ from agent.domain import (
     TradingState,
     WorkReport,
 )
+from agent.engine import journal_decisions
 from agent.errors import BrokerAuthError, DataError, TransientBrokerError
-from agent.local import journal_decisions
 from agent.logging import logger
 from agent.ports import Store
 from agent.signals import data_rejection, rank_candidates

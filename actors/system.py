@@ -272,9 +272,11 @@ class AgentSystem:
             if effective.mode is Mode.SIM
             else make(GovernorActor, ActorName.GOVERNOR, effective)
         )
-        ready([first], timeout_s=READY_TIMEOUT_S)
+        # Market data before the actors that look it up (execution asks it for quotes).
+        market = make(MarketDataActor, ActorName.MARKET_DATA, effective, namespace)
+        ready([first, market], timeout_s=READY_TIMEOUT_S)
         spawned = [
-            make(MarketDataActor, ActorName.MARKET_DATA, effective, namespace),
+            market,
             *(
                 make(ScannerActor, ActorName.SCANNER, effective, i, index=i)
                 for i in range(num_scanners)

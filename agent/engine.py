@@ -32,7 +32,7 @@ from agent.domain import (
     TradingState,
     WorkReport,
 )
-from agent.logging import logger
+from agent.logging import journal, logger
 
 
 class Services(Protocol):
@@ -100,6 +100,21 @@ class ScanReport:
     elapsed_s: float = 0.0
     state: TradingState = TradingState.ACTIVE
     scans: list[SymbolScan] = field(default_factory=list)
+
+
+def journal_decisions(records: Sequence[DecisionRecord]) -> None:
+    for record in records:
+        journal(
+            "decision",
+            decision_id=record.decision_id,
+            scan_id=record.scan_id,
+            underlying=record.underlying,
+            stage=record.stage,
+            outcome=record.outcome,
+            strategy=record.strategy,
+            candidate_id=record.candidate_id,
+            failed=[r.rule for r in record.failed_reasons],
+        )
 
 
 def new_scan_id(at: datetime) -> str:

@@ -30,11 +30,11 @@ from agent.domain import (
     TradingState,
     WorkReport,
 )
+from agent.engine import journal_decisions
 from agent.errors import BrokerAuthError, DataError, TransientBrokerError
 from agent.execution import ExecutionService
 from agent.factories import World
 from agent.learning import LearningService
-from agent.logging import journal
 from agent.marketdata.service import MarketDataService
 from agent.monitor import MonitorService
 from agent.ports import Alerts
@@ -53,21 +53,6 @@ def timed_scan(market: MarketDataService, symbol: str, scan_id: str) -> SymbolSc
         return data_rejection(symbol, scan_id, market.clock.now(), exc)
     scan = scan_symbol(inp, market.settings)
     return replace(scan, elapsed_ms=(_time.perf_counter() - started) * 1000.0)
-
-
-def journal_decisions(records: Sequence[DecisionRecord]) -> None:
-    for record in records:
-        journal(
-            "decision",
-            decision_id=record.decision_id,
-            scan_id=record.scan_id,
-            underlying=record.underlying,
-            stage=record.stage,
-            outcome=record.outcome,
-            strategy=record.strategy,
-            candidate_id=record.candidate_id,
-            failed=[r.rule for r in record.failed_reasons],
-        )
 
 
 class LocalServices:

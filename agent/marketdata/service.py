@@ -30,8 +30,6 @@ from agent.domain import (
 )
 from agent.errors import DataError
 from agent.ports import MarketData, Store
-from agent.pricing.chain import enrich_chain
-from agent.pricing.ivrank import atm_iv
 
 T = TypeVar("T")
 
@@ -207,6 +205,10 @@ class MarketDataService:
     def _vol_index_proxy(self) -> float:
         """VIX-like proxy when the source has no volatility index (Alpaca): SPY's ATM 30-day
         implied vol from its chain, in vol points (NaN if SPY has no usable chain)."""
+        # Imported here: the kernels load numba, which processes that only quote don't need.
+        from agent.pricing.chain import enrich_chain  # noqa: PLC0415
+        from agent.pricing.ivrank import atm_iv  # noqa: PLC0415
+
         try:
             snapshot = self.snapshots([VOL_INDEX_UNDERLYING]).get(VOL_INDEX_UNDERLYING)
             if snapshot is None:

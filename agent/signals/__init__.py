@@ -8,13 +8,42 @@ Public API (the engine and the Ray scanner actors call these):
 - :func:`explain` ``(records) -> rows`` for ``scan --once --explain SYMBOL``
 - :func:`strategy_context` ``(enriched, settings, ...)`` for the monitor's roll search
 
-Pure: no I/O, no clock reads. See docs/signals.md.
+Pure: no I/O, no clock reads. See docs/signals.md. Names resolve on first use (PEP 562):
+ranking and rejections stay light for processes that never scan.
 """
 
-from agent.signals.contracts import ContractScreen, screen_contracts
-from agent.signals.explain import EXPLAIN_COLUMNS, explain, format_reason
-from agent.signals.ranking import cap_symbol, rank_candidates
-from agent.signals.scan import data_rejection, scan_symbol, strategy_context
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent.signals.contracts import ContractScreen, screen_contracts
+    from agent.signals.explain import EXPLAIN_COLUMNS, explain, format_reason
+    from agent.signals.ranking import cap_symbol, rank_candidates
+    from agent.signals.rejections import data_rejection
+    from agent.signals.scan import scan_symbol, strategy_context
+
+_EXPORTS = {
+    "EXPLAIN_COLUMNS": "agent.signals.explain",
+    "ContractScreen": "agent.signals.contracts",
+    "cap_symbol": "agent.signals.ranking",
+    "data_rejection": "agent.signals.rejections",
+    "explain": "agent.signals.explain",
+    "format_reason": "agent.signals.explain",
+    "rank_candidates": "agent.signals.ranking",
+    "scan_symbol": "agent.signals.scan",
+    "screen_contracts": "agent.signals.contracts",
+    "strategy_context": "agent.signals.scan",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agent.signals' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "EXPLAIN_COLUMNS",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from datetime import datetime
 
 from agent.calendar import ET
 from agent.config import AgentSettings
@@ -20,7 +19,6 @@ from agent.domain import (
     DecisionStage,
     MarketEvent,
     OrderPurpose,
-    Reason,
     ScanInput,
     SymbolScan,
     UnderlyingSnapshot,
@@ -31,6 +29,7 @@ from agent.pricing.ivrank import IvRankResult, atm_iv, iv_rank
 from agent.signals import universe
 from agent.signals.contracts import ContractScreen, screen_contracts, vendor_mismatches
 from agent.signals.ranking import cap_symbol
+from agent.signals.rejections import rejected
 from agent.strategies import build_strategies
 from agent.strategies.base import StrategyContext, make_context
 from agent.strategies.records import finite_or_none, record, rounded
@@ -42,43 +41,6 @@ _BAD_DATA = (DataError, ValueError, ArithmeticError, IndexError, KeyError)
 """What bad inputs raise on their way through numpy, Decimal and the domain types."""
 
 
-def data_rejection(
-    symbol: str, scan_id: str, as_of: datetime, error: Exception | str
-) -> SymbolScan:
-    """The scan of a symbol whose inputs could not be fetched: one UNIVERSE rejection."""
-    message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-    return _rejected(symbol, scan_id, as_of, rule="market_data", message=message)
-
-
-def _rejected(
-    symbol: str,
-    scan_id: str,
-    as_of: datetime,
-    *,
-    rule: str,
-    message: str,
-    contracts: int = 0,
-) -> SymbolScan:
-    rec = record(
-        scan_id=scan_id,
-        as_of=as_of,
-        underlying=symbol,
-        stage=DecisionStage.UNIVERSE,
-        key=rule,
-        reasons=(Reason(rule=rule, passed=False, message=message),),
-    )
-    return SymbolScan(
-        scan_id=scan_id,
-        underlying=symbol,
-        as_of=as_of,
-        candidates=(),
-        decisions=(rec,),
-        atm_iv=math.nan,
-        iv_rank=None,
-        contracts=contracts,
-    )
-
-
 def scan_symbol(inp: ScanInput, settings: AgentSettings) -> SymbolScan:
     """Scan one underlying: at most ``strategies.max_candidates_per_symbol`` candidates
     (best first) and the decision records of every stage. Never raises on bad data."""
@@ -86,7 +48,7 @@ def scan_symbol(inp: ScanInput, settings: AgentSettings) -> SymbolScan:
     try:
         return _scan(inp, settings)
     except _BAD_DATA as exc:
-        return _rejected(
+        return rejected(
             symbol,
             inp.scan_id,
             inp.as_of,

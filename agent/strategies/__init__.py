@@ -7,50 +7,49 @@ See docs/signals.md for the rules, the PoP/EV model and the score.
 
 from __future__ import annotations
 
-from agent.config import AgentSettings
-from agent.domain import StructureKind
-from agent.strategies.base import (
-    ChainIndex,
-    ExpirySlice,
-    Strategy,
-    StrategyContext,
-    make_context,
-)
-from agent.strategies.bull_put_spread import BullPutSpread
-from agent.strategies.cash_secured_put import CashSecuredPut
-from agent.strategies.credit import CreditStrategy
-from agent.strategies.iron_condor import IronCondor
-from agent.strategies.scoring import rank_key, ranked, score
+import importlib
+from typing import TYPE_CHECKING, Any
 
-_ORDER = (StructureKind.BULL_PUT_SPREAD, StructureKind.CASH_SECURED_PUT, StructureKind.IRON_CONDOR)
-
-
-def strategy_for(kind: StructureKind, settings: AgentSettings) -> Strategy:
-    """The strategy for ``kind``, enabled or not (open trades keep their exit rules after a
-    strategy is switched off). ValueError for kinds that are not strategies (stock, single
-    options)."""
-    universe = settings.universe
-    s = settings.strategies
-    if kind is StructureKind.BULL_PUT_SPREAD:
-        return BullPutSpread(s.bull_put_spread, universe)
-    if kind is StructureKind.CASH_SECURED_PUT:
-        return CashSecuredPut(s.cash_secured_put, universe)
-    if kind is StructureKind.IRON_CONDOR:
-        return IronCondor(s.iron_condor, universe)
-    raise ValueError(
-        f"{kind.value} is not a strategy (expected one of {[k.value for k in _ORDER]})"
+if TYPE_CHECKING:
+    from agent.strategies.base import (
+        ChainIndex,
+        ExpirySlice,
+        Strategy,
+        StrategyContext,
+        make_context,
     )
+    from agent.strategies.bull_put_spread import BullPutSpread
+    from agent.strategies.cash_secured_put import CashSecuredPut
+    from agent.strategies.credit import CreditStrategy
+    from agent.strategies.iron_condor import IronCondor
+    from agent.strategies.registry import build_strategies, strategy_for
+    from agent.strategies.scoring import rank_key, ranked, score
+
+# Names resolve on first use (PEP 562), so light submodules (scoring, records) can be imported
+# without loading the numba-based strategy code into processes that only rank or record.
+_EXPORTS = {
+    "BullPutSpread": "agent.strategies.bull_put_spread",
+    "CashSecuredPut": "agent.strategies.cash_secured_put",
+    "ChainIndex": "agent.strategies.base",
+    "CreditStrategy": "agent.strategies.credit",
+    "ExpirySlice": "agent.strategies.base",
+    "IronCondor": "agent.strategies.iron_condor",
+    "Strategy": "agent.strategies.base",
+    "StrategyContext": "agent.strategies.base",
+    "build_strategies": "agent.strategies.registry",
+    "make_context": "agent.strategies.base",
+    "rank_key": "agent.strategies.scoring",
+    "ranked": "agent.strategies.scoring",
+    "score": "agent.strategies.scoring",
+    "strategy_for": "agent.strategies.registry",
+}
 
 
-def build_strategies(settings: AgentSettings) -> list[Strategy]:
-    """The enabled strategies, in a fixed order."""
-    s = settings.strategies
-    enabled = {
-        StructureKind.BULL_PUT_SPREAD: s.bull_put_spread.enabled,
-        StructureKind.CASH_SECURED_PUT: s.cash_secured_put.enabled,
-        StructureKind.IRON_CONDOR: s.iron_condor.enabled,
-    }
-    return [strategy_for(kind, settings) for kind in _ORDER if enabled[kind]]
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agent.strategies' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 
 __all__ = [
