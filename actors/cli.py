@@ -1,8 +1,8 @@
 """The ``optagent`` console script: ``agent.cli``'s app plus the commands that need Ray.
 
 ``agent/cli.py`` must not import ``actors`` (layering), so the console script points here:
-this module takes ``agent.cli.app``, replaces its not-yet-built ``run`` with the actor
-system's, adds ``health`` (loop and actor health from the supervisor's snapshot), and runs it.
+this module takes ``agent.cli.app``, adds ``run`` (the actor system) and ``health`` (loop
+and actor health from the supervisor's snapshot), and runs it.
 
 ``optagent run`` starts a local Ray instance (or joins ``--address``/``RAY_ADDRESS``),
 creates the actors, shows a live panel (plain log lines when stdout is not a terminal), and
@@ -42,14 +42,6 @@ from agent.runner import HEALTH_KEY
 
 PLAIN_EVERY_S = 10.0
 STATUS_EVERY_S = 1.0
-
-
-def _drop_command(name: str) -> None:
-    app.registered_commands = [
-        cmd
-        for cmd in app.registered_commands
-        if (cmd.name or (cmd.callback.__name__ if cmd.callback else None)) != name
-    ]
 
 
 def _settings(extra: list[str]) -> AgentSettings:
@@ -295,7 +287,6 @@ def health() -> None:
     )
 
 
-_drop_command("run")
 app.command("run")(run)
 app.command("health")(health)
 

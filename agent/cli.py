@@ -64,14 +64,6 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def not_built(command: str, issue: str) -> NoReturn:
-    """Commands the product will have but that are not built yet say so and exit 2."""
-    err_console.print(
-        f"optagent {command}: not built yet ({issue}); nothing was done.", highlight=False
-    )
-    raise typer.Exit(2)
-
-
 @app.callback()
 def main_callback(config: ConfigOption = None, set_: SetOption = None) -> None:
     """Global options apply to every command."""
@@ -109,12 +101,6 @@ def config_check(
 
 
 # --------------------------------------------------------------------------- commands
-
-
-@app.command()
-def run() -> None:
-    """Run the agent (simulator by default) until stopped or for --days simulated days."""
-    not_built("run", "the actor system, issue 11")
 
 
 @app.command()

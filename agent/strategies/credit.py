@@ -23,6 +23,7 @@ Exit rules, first that fires (see docs/signals.md):
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -52,7 +53,7 @@ from agent.strategies.common import candidate_metrics
 from agent.strategies.records import band, fmt, record
 
 
-class CreditStrategy:
+class CreditStrategy(ABC):
     """Base of the credit strategies; subclasses set ``kind`` and implement ``_build``."""
 
     kind: ClassVar[StructureKind]
@@ -74,6 +75,7 @@ class CreditStrategy:
 
     # ------------------------------------------------------------------ to implement
 
+    @abstractmethod
     def _build(
         self,
         chain: EnrichedChain,
@@ -84,7 +86,6 @@ class CreditStrategy:
     ) -> tuple[Candidate | None, list[Reason]]:
         """Try one expiry. ``opening`` False builds the opening side of a roll (the entry
         credit minimum does not apply; the monitor judges the roll's net credit)."""
-        raise NotImplementedError
 
     # ------------------------------------------------------------------ generation
 

@@ -12,7 +12,9 @@ runner = CliRunner()
 
 
 def test_help_lists_every_product_command() -> None:
-    result = runner.invoke(app, ["--help"])
+    from actors.cli import app as console_app  # the console script: agent.cli plus run/health
+
+    result = runner.invoke(console_app, ["--help"])
     assert result.exit_code == 0
     for command in (
         "run", "scan", "backtest", "status", "report", "config", "db", "reconcile",
