@@ -19,18 +19,18 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from agent.signals.contracts import ContractScreen, screen_contracts
-    from agent.signals.explain import EXPLAIN_COLUMNS, explain, format_reason
+    from agent.signals.explanation import EXPLAIN_COLUMNS, explain, format_reason
     from agent.signals.ranking import cap_symbol, rank_candidates
     from agent.signals.rejections import data_rejection
     from agent.signals.scan import scan_symbol, strategy_context
 
 _EXPORTS = {
-    "EXPLAIN_COLUMNS": "agent.signals.explain",
+    "EXPLAIN_COLUMNS": "agent.signals.explanation",
     "ContractScreen": "agent.signals.contracts",
     "cap_symbol": "agent.signals.ranking",
     "data_rejection": "agent.signals.rejections",
-    "explain": "agent.signals.explain",
-    "format_reason": "agent.signals.explain",
+    "explain": "agent.signals.explanation",
+    "format_reason": "agent.signals.explanation",
     "rank_candidates": "agent.signals.ranking",
     "scan_symbol": "agent.signals.scan",
     "screen_contracts": "agent.signals.contracts",
