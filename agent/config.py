@@ -407,6 +407,8 @@ class MonitorSettings(Section):
     close_expiring_before: time = time(15, 0)
     """Flatten positions expiring today before this time (ET), ahead of the broker cut-offs."""
     external_positions: Literal["flag", "adopt"] = "flag"
+    """A broker position no trade holds: ``flag`` raises an event and alert; ``adopt`` also
+    books it as a single-leg trade at the broker's entry price (reconciliation)."""
 
 
 # --------------------------------------------------------------------------- learning

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from functools import reduce
 
@@ -127,6 +128,11 @@ def closing_orders(positions: Sequence[PositionLeg]) -> list[tuple[tuple[OrderLe
     # call is open (a buy-to-close already working counts as done).
     ordered = sorted(open_positions, key=lambda p: p.side is not Side.SELL)
     return [((closing_leg(p),), p.qty) for p in ordered]
+
+
+def adopted_trade_id(symbol: str, at: datetime) -> str:
+    """The trade that takes in an external broker position found at ``at``."""
+    return _uuid(f"adopt/{symbol}/{at.isoformat()}")
 
 
 def structure_of_single(symbol: str) -> StructureKind:

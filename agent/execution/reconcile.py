@@ -28,14 +28,23 @@ from typing import TypeVar
 from agent.domain import (
     AlertLevel,
     BrokerOrder,
+    BrokerPosition,
+    Fill,
     OrderRecord,
+    PositionIntent,
     PositionStatus,
     ReconcileReport,
+    Side,
+    Trade,
+    TradeStatus,
+    underlying_of,
 )
 from agent.errors import BrokerAuthError, InvariantViolation
 from agent.execution import walklog as wl
 from agent.execution.activities import ActivityIngestor
 from agent.execution.desk import Desk
+from agent.execution.intents import adopted_trade_id, structure_of_single
+from agent.execution.ledger import Book
 from agent.execution.records import ACTIVE_INTENT_STATUSES
 from agent.execution.state import (
     UNRESOLVED_STATUSES,
@@ -43,6 +52,7 @@ from agent.execution.state import (
     normalize_broker_status,
 )
 from agent.logging import logger
+from agent.ports import StoreSession
 
 __all__ = ["Reconciler"]
 
@@ -55,6 +65,7 @@ class Reconciler:
     def __init__(self, desk: Desk) -> None:
         self.desk = desk
         self.activities = ActivityIngestor(desk)
+        self.adopted = 0
 
     # ------------------------------------------------------------------ passes
 
@@ -111,6 +122,7 @@ class Reconciler:
     def run(self) -> ReconcileReport:
         """One reconciliation; a phase that fails is logged and counted, the others run."""
         desk = self.desk
+        self.adopted = 0
         self._guard("sync intents", lambda: self.sync_active(walk=False), 0)
         self._guard("stale orders", self.cancel_stale, 0)
         external = self._guard("broker orders", self._broker_orders, 0)
@@ -122,6 +134,7 @@ class Reconciler:
             differences=tuple(differences),
             resolved_unknown=desk.counters.resolved,
             external_orders=external,
+            adopted_positions=self.adopted,
         )
 
     def _guard(self, what: str, phase: Callable[[], T], default: T) -> T:
@@ -256,6 +269,52 @@ class Reconciler:
 
     # ------------------------------------------------------------------ positions
 
+    def _adopt(self, tx: StoreSession, position: BrokerPosition) -> None:
+        """Take a broker position no trade holds into the book (``monitor.external_positions:
+        adopt``): a STOCK or SINGLE_OPTION trade opened by one synthetic fill at the broker's
+        average entry price, so its P&L stays the sum of its fills. The monitor marks it and
+        closes it on request; no strategy manages it."""
+        desk = self.desk
+        now = desk.clock.now()
+        symbol = position.symbol
+        side = Side.BUY if position.qty > 0 else Side.SELL
+        trade_id = adopted_trade_id(symbol, now)
+        tx.trades.add(
+            Trade(
+                trade_id=trade_id,
+                underlying=underlying_of(symbol),
+                strategy=structure_of_single(symbol),
+                status=TradeStatus.PENDING,
+                qty=abs(position.qty),
+                opened_at=now,
+                reason_tags=("adopted",),
+                notes="adopted from the broker by reconciliation",
+            )
+        )
+        fill = Fill(
+            fill_id=f"adopt:{symbol}:{now.isoformat()}",
+            order_id="adopted",
+            client_order_id="adopted",
+            symbol=symbol,
+            side=side,
+            qty=abs(position.qty),
+            price=position.avg_entry_price,
+            filled_at=now,
+            position_intent=(
+                PositionIntent.BUY_TO_OPEN if side is Side.BUY else PositionIntent.SELL_TO_OPEN
+            ),
+        )
+        Book(tx).record_fill(fill, trade_id=trade_id)
+        desk.event(
+            tx,
+            "reconcile.adopted",
+            f"{symbol}: adopted {position.qty:+d} at {position.avg_entry_price} as trade {trade_id}",
+            level=AlertLevel.WARNING,
+            subject=symbol,
+            payload={"symbol": symbol, "qty": position.qty, "trade_id": trade_id},
+            alert=True,
+        )
+
     def _ours(self) -> dict[str, int]:
         with self.desk.tx() as tx:
             legs = tx.positions.list(status=PositionStatus.OPEN)
@@ -268,10 +327,10 @@ class Reconciler:
         desk = self.desk
         for _ in range(2):
             fills_before = desk.counters.fills
-            broker = {
-                p.symbol: p.qty
-                for p in desk.retrier.call("get positions", desk.broker.get_positions)
+            positions = {
+                p.symbol: p for p in desk.retrier.call("get positions", desk.broker.get_positions)
             }
+            broker = {symbol: p.qty for symbol, p in positions.items()}
             self.sync_active(walk=False)
             if desk.counters.fills == fills_before:
                 break
@@ -284,6 +343,10 @@ class Reconciler:
             for symbol in sorted(set(broker) | set(ours)):
                 at_broker, held = broker.get(symbol, 0), ours.get(symbol, 0)
                 if at_broker == held:
+                    continue
+                if held == 0 and desk.settings.monitor.external_positions == "adopt":
+                    self._adopt(tx, positions[symbol])
+                    self.adopted += 1
                     continue
                 text = f"{symbol}: broker {at_broker:+d}, optagent {held:+d}"
                 differences.append(text)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from agent.domain import (
     AlertLevel,
+    ExitAction,
+    ExitReason,
     OrderLeg,
     OrderRequest,
     OrderStatus,
@@ -68,6 +70,33 @@ def test_position_differences_are_events_and_alerts(world: World) -> None:
     [event] = world.events("reconcile.difference")
     assert event.payload["broker_qty"] == -1 and event.payload["our_qty"] == 0
     assert "reconcile.difference" in world.alerts.titles(AlertLevel.WARNING)
+
+
+def test_external_positions_can_be_adopted_into_the_book(tmp_path: Path) -> None:
+    world = make_world(tmp_path, "monitor.external_positions=adopt")
+    foreign_order(world, limit="-0.10")  # someone else sells a put; it fills
+    world.advance(90)
+    report = world.service.reconcile()
+    assert report.adopted_positions == 1 and report.differences == ()
+    [event] = world.events("reconcile.adopted")
+    trade = world.trade(str(event.payload["trade_id"]))
+    assert trade.status is TradeStatus.OPEN and trade.strategy.value == "single_option"
+    assert trade.reason_tags == ("adopted",)
+    [position] = world.exchange.get_positions()
+    # The book now equals the broker, at the broker's entry price, and stays that way.
+    assert world.service.reconcile().differences == ()
+    with world.store.transaction() as tx:
+        [leg] = tx.positions.list(trade_id=trade.trade_id)
+        [fill] = tx.fills.list(trade_id=trade.trade_id)
+    assert leg.signed_qty == position.qty == -1 and leg.entry_price == position.avg_entry_price
+    assert trade.realized_pnl == fill.price * 100  # the premium, as the sum of its fills
+    # It is ours now: a manual close buys it back and both books go flat.
+    world.quotes.set_quote(P85, 0.05, 0.08, at=world.clock.now())
+    exit_action = ExitAction(trade_id=trade.trade_id, reason=ExitReason.MANUAL, detail="test")
+    assert world.service.close_trade(exit_action) is not None
+    world.run_until(lambda: world.trade(trade.trade_id).status is TradeStatus.CLOSED)
+    assert world.our_positions() == {} == world.broker_positions()
+    assert world.trade(trade.trade_id).exit_reason is ExitReason.MANUAL
 
 
 def test_a_working_order_of_a_finished_intent_is_cancelled(world: World) -> None:
