@@ -6,7 +6,7 @@ rebuilds from the store on every pass: a restart loses nothing."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 
@@ -16,7 +16,9 @@ from actors.options import ActorName
 from agent.config import AgentSettings
 from agent.domain import MonitorReport, TradingState
 from agent.marketdata.service import MarketDataService
-from agent.monitor import MonitorService
+
+if TYPE_CHECKING:
+    from agent.monitor import MonitorService
 
 
 class MonitorShell(AsyncShell):
@@ -37,7 +39,10 @@ class MonitorShell(AsyncShell):
             settings=settings,
             calendar=runtime.calendar,
         )
-        self.service = MonitorService(
+        # Imported here: the driver creating this actor never loads the kernels.
+        from agent.monitor import MonitorService  # noqa: PLC0415
+
+        self.service: MonitorService = MonitorService(
             market=self.market,
             alerts=runtime.alerts(),
             calendar=runtime.calendar,

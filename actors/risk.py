@@ -5,20 +5,24 @@ store."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 
 from actors.base import Shell
 from agent.config import AgentSettings
 from agent.domain import AccountSnapshot, Candidate, RiskDecision, TradeMark, TradingState
-from agent.risk import RiskService
-from agent.risk.view import RiskView
+
+if TYPE_CHECKING:
+    from agent.risk.view import RiskView
 
 
 class RiskShell(Shell):
     def __init__(self, settings: AgentSettings) -> None:
         runtime = self._boot(settings, "risk")
+        # Imported here: the driver creating this actor never loads the kernels.
+        from agent.risk import RiskService  # noqa: PLC0415
+
         self.service = RiskService(
             store=runtime.store,
             clock=runtime.clock,

@@ -4,7 +4,7 @@ kernels, filters, strategies, decision records). Pure: a retried scan gives the 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 
@@ -12,12 +12,19 @@ from actors.base import Shell
 from agent.clock import monotonic_s
 from agent.config import AgentSettings
 from agent.domain import ScanInput, SymbolScan
-from agent.signals import scan_symbol
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class ScannerShell(Shell):
     def __init__(self, settings: AgentSettings, index: int) -> None:
         self._boot(settings, f"scanner-{index}")
+        # Imported here, not at module level: the driver that creates this actor never
+        # loads the scan (numba and the kernels), each scanner loads it as it starts.
+        from agent.signals import scan_symbol  # noqa: PLC0415
+
+        self._scan_symbol: Callable[[ScanInput, AgentSettings], SymbolScan] = scan_symbol
         self.settings = settings
         self.index = index
         self.scanned = 0
@@ -29,7 +36,7 @@ class ScannerShell(Shell):
         self.calls += 1
         started = monotonic_s()
         try:
-            result = scan_symbol(item, self.settings)
+            result = self._scan_symbol(item, self.settings)
         except Exception:
             self.errors += 1
             raise

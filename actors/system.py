@@ -47,7 +47,7 @@ from actors.scanner import ScannerActor
 from actors.services import RayServices
 from actors.sim_exchange import SimExchangeActor
 from actors.supervisor import HEARTBEAT_S, RunPlan, SupervisorActor, new_run_id
-from agent.adapters.sim.market import MarketModel
+from agent.adapters.sim.market_config import market_config_from_settings
 from agent.calendar import ET, MarketCalendar, et_datetime, market_calendar
 from agent.clock import Clock, SystemClock
 from agent.config import AgentSettings
@@ -244,9 +244,10 @@ class AgentSystem:
         calendar = market_calendar()
         schedule = Schedule(settings.schedule, calendar)
         if settings.mode is Mode.SIM:
-            model = MarketModel.from_settings(settings)
-            effective = sim_settings(settings, model)
-            symbols = model.symbols
+            # Only the universe: the quote engine (numba, kernels) stays out of the driver.
+            universe = market_config_from_settings(settings).universe()
+            effective = sim_settings(settings, universe)
+            symbols = universe.symbols
         else:
             effective = settings
             symbols = tuple(settings.universe.watchlist)

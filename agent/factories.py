@@ -30,16 +30,20 @@ if TYPE_CHECKING:
     from agent.adapters.sim.exchange import SimExchange
     from agent.adapters.sim.market import MarketModel
     from agent.adapters.sim.marketdata import SimMarketData
+    from agent.adapters.sim.universe import Universe
 
 SIM_OPEN_LEAD = timedelta(minutes=5)
 CLOCK_ANCHOR_KEY = "sim.clock_anchor"
 
 
-def sim_settings(settings: AgentSettings, model: MarketModel) -> AgentSettings:
-    """Settings as the agent should see the simulated market: the model's dividend yields
+def sim_settings(settings: AgentSettings, universe: Universe) -> AgentSettings:
+    """Settings as the agent should see the simulated market: the universe's dividend yields
     and sectors fill in what the configuration does not say (configured values win)."""
-    yields = {**model.dividend_yields(), **settings.market_data.dividend_yields}
-    sectors = {s: model.spec(s).sector for s in model.symbols}
+    yields = {
+        **{s.symbol: s.dividend_yield for s in universe.specs},
+        **settings.market_data.dividend_yields,
+    }
+    sectors = {s.symbol: s.sector for s in universe.specs}
     sectors.update(settings.universe.sectors)
     return settings.model_copy(
         update={
@@ -177,7 +181,7 @@ def build_world(settings: AgentSettings, clock: Clock | None = None) -> World:
         model = MarketModel.from_settings(settings)
         if clock is None:
             clock = SimClock(saved_sim_time(settings) or sim_start(settings, calendar))
-        effective = sim_settings(settings, model)
+        effective = sim_settings(settings, model.universe)
         exchange = build_sim_exchange(effective, clock, model, calendar)
         return World(
             settings=effective,

@@ -6,8 +6,10 @@
   cache is cleared before each timed cycle (every chain fetched again, as at a real 5-minute
   scan with a 60 s TTL). The simulator has no rate limit, so no deliberate waits are included.
   Targets on this 2-core box: 100 symbols < 2 s, 500 symbols < 8 s.
-- Memory at 100 symbols: RSS and PSS (``psutil``) of every process of the system (driver,
-  GCS, raylet, agents, every actor worker), without and with the dashboard. Target < 1.5 GB.
+- Memory at 100 symbols: RSS and PSS (``psutil``) of every process of the system as
+  ``optagent run`` runs it (this driver, GCS, raylet, Ray's agents, every actor worker
+  including the Supervisor), measured after the Supervisor's own loops have run scans,
+  monitor passes and a reconcile at 60x; without and with the dashboard. Target < 1.5 GB.
 
 Each configuration runs in a fresh local Ray instance (``address="local"``, 2 CPUs, two
 scanners); simulated time stands at 10:00 ET on a session day (speed 1).
@@ -18,18 +20,23 @@ Run: ``python bench/actors.py`` (``make bench``); writes bench/results/actors.md
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import platform
+import signal
+import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from datetime import UTC, date, datetime
 from datetime import time as dtime
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 import psutil
 import ray
@@ -42,39 +49,42 @@ from agent.calendar import et_datetime  # noqa: E402
 from agent.config import AgentSettings, load_settings  # noqa: E402
 from agent.engine import Engine  # noqa: E402
 from agent.logging import configure_logging  # noqa: E402
+from agent.runner import HEALTH_KEY  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "actors.md"
 AT = et_datetime(date(2026, 3, 2), dtime(10, 0))
 TARGET_S = {100: 2.0, 500: 8.0}
 MEMORY_TARGET_MIB = 1536.0
+MEMORY_SPEED = 60.0
+MEMORY_MIN_SCANS = 4
+
+
+def overrides_for(tmp: Path, symbols: int, *, dashboard: bool) -> list[str]:
+    return [
+        f"database_url=sqlite:///{tmp / 'optagent.db'}",
+        f"logging.dir={tmp / 'log'}",
+        f"logging.journal_file={tmp / 'log' / 'journal.jsonl'}",
+        f"sim.state_file={tmp / 'sim.json'}",
+        f"risk.kill_switch_file={tmp / 'KILL'}",
+        f"learning.overrides_file={tmp / 'learned.yaml'}",
+        f"sim.n_underlyings={symbols}",
+        "sim.speed=1",
+        "ray.num_scanners=2",
+        f"ray.include_dashboard={str(dashboard).lower()}",
+        f"ray.namespace=bench-{symbols}-{int(dashboard)}",
+        "logging.level=WARNING",
+    ]
 
 
 def settings_for(tmp: Path, symbols: int, *, dashboard: bool) -> AgentSettings:
     return load_settings(
-        os.devnull,
-        [
-            f"database_url=sqlite:///{tmp / 'optagent.db'}",
-            f"logging.dir={tmp / 'log'}",
-            f"logging.journal_file={tmp / 'log' / 'journal.jsonl'}",
-            f"sim.state_file={tmp / 'sim.json'}",
-            f"risk.kill_switch_file={tmp / 'KILL'}",
-            f"learning.overrides_file={tmp / 'learned.yaml'}",
-            f"sim.n_underlyings={symbols}",
-            "sim.speed=1",
-            "ray.num_scanners=2",
-            f"ray.include_dashboard={str(dashboard).lower()}",
-            f"ray.namespace=bench-{symbols}-{int(dashboard)}",
-            "logging.level=WARNING",
-        ],
-        env_file=None,
-        environ={},
+        os.devnull, overrides_for(tmp, symbols, dashboard=dashboard), env_file=None, environ={}
     )
 
 
-def system_memory() -> dict[str, Any]:
-    """RSS and PSS of this process and every descendant (the whole local Ray system)."""
-    me = psutil.Process()
-    procs = [me, *me.children(recursive=True)]
+def system_memory(root: psutil.Process) -> dict[str, Any]:
+    """RSS and PSS of ``root`` and every descendant (the whole local Ray system)."""
+    procs = [root, *root.children(recursive=True)]
     rows = []
     for proc in procs:
         try:
@@ -111,39 +121,108 @@ async def timed_cycles(system: AgentSystem, cycles: int) -> dict[str, list[float
     return out
 
 
-def run_config(symbols: int, *, cycles: int, dashboard: bool) -> dict[str, Any]:
+def init_ray(settings: AgentSettings, *, dashboard: bool) -> float:
+    started = time.perf_counter()
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=dashboard,
+        namespace=settings.ray.namespace,
+        log_to_driver=False,
+    )
+    return time.perf_counter() - started
+
+
+def run_latency(symbols: int, *, cycles: int) -> dict[str, Any]:
+    """The driver runs timed cycles through ``RayServices`` (service actors only)."""
     with tempfile.TemporaryDirectory(prefix="bench-actors-") as tmp:
-        settings = settings_for(Path(tmp), symbols, dashboard=dashboard)
+        settings = settings_for(Path(tmp), symbols, dashboard=False)
         started = time.perf_counter()
-        ray.init(
-            address="local",
-            num_cpus=2,
-            include_dashboard=dashboard,
-            namespace=settings.ray.namespace,
-            log_to_driver=False,
-        )
-        init_s = time.perf_counter() - started
+        init_s = init_ray(settings, dashboard=False)
         try:
             system = AgentSystem.start(settings, loops=False, start_at=AT)
             start_s = time.perf_counter() - started
             try:
                 warm = asyncio.run(timed_cycles(system, 2))
-                timed = asyncio.run(timed_cycles(system, cycles)) if cycles else warm
-                memory = system_memory()
+                timed = asyncio.run(timed_cycles(system, cycles))
             finally:
                 system.shutdown()
         finally:
             ray.shutdown()
     return {
         "symbols": symbols,
-        "dashboard": dashboard,
         "init_s": init_s,
         "start_s": start_s,
         "first_cycle_s": warm["cycle"][0],
         "cycle": timed["cycle"],
         "scan": timed["scan"],
+    }
+
+
+def run_memory(symbols: int, *, dashboard: bool) -> dict[str, Any]:
+    """The whole system as users run it: ``optagent run`` in its own process (which starts the
+    local Ray instance, every actor and the Supervisor), measured with all its descendants
+    once the Supervisor's loops have done real work (scans, monitor passes, a reconcile)."""
+    with tempfile.TemporaryDirectory(prefix="bench-actors-") as tmp:
+        path = Path(tmp)
+        overrides = overrides_for(path, symbols, dashboard=dashboard)
+        command = [
+            str(Path(sys.executable).parent / "optagent"),
+            "--config",
+            os.devnull,
+            *(arg for o in overrides for arg in ("--set", o)),
+            "run",
+            "--days=1",
+            f"--speed={MEMORY_SPEED:g}",
+            "--num-cpus=2",
+            f"--temp-dir={path / 'ray'}",
+            "--dashboard" if dashboard else "--no-dashboard",
+        ]
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            loops = wait_for_loops(path / "optagent.db", proc)
+            ready_s = time.perf_counter() - started
+            memory = system_memory(psutil.Process(proc.pid))
+        finally:
+            proc.send_signal(signal.SIGINT)  # a clean stop: loops end, Ray shuts down
+            try:
+                proc.wait(timeout=180)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return {
+        "symbols": symbols,
+        "dashboard": dashboard,
+        "ready_s": ready_s,
+        "loops": loops,
         "memory": memory,
     }
+
+
+def read_health(database: Path) -> dict[str, Any]:
+    """The Supervisor's health snapshot, read straight from the run's SQLite file (read-only:
+    the bench never writes to, or migrates, the database of the process it measures)."""
+    try:
+        with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            row = db.execute("SELECT value FROM state WHERE key = ?", (HEALTH_KEY,)).fetchone()
+    except sqlite3.Error:
+        return {}  # not created yet
+    return dict(json.loads(row[0])) if row else {}
+
+
+def wait_for_loops(database: Path, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
+    """The Supervisor's loop health once it shows enough scans and a reconcile."""
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            stderr = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"optagent run ended early ({proc.returncode}): {stderr[-2000:]}")
+        loops = read_health(database).get("loops") or {}
+        if loops and loops["scan"]["runs"] >= MEMORY_MIN_SCANS and loops["reconcile"]["runs"] >= 1:
+            return dict(loops)
+        time.sleep(2)
+    raise RuntimeError("the Supervisor's loops did not run within 10 minutes")
 
 
 def fmt(values: list[float]) -> str:
@@ -169,11 +248,8 @@ def main() -> None:
         files=False,
     )
     load_before = os.getloadavg()
-    runs = [
-        run_config(100, cycles=7, dashboard=False),
-        run_config(500, cycles=3, dashboard=False),
-        run_config(100, cycles=0, dashboard=True),
-    ]
+    runs = [run_latency(100, cycles=7), run_latency(500, cycles=3)]
+    memory_runs = [run_memory(100, dashboard=False), run_memory(100, dashboard=True)]
     load_after = os.getloadavg()
     lines = [
         "# Actor system benchmark",
@@ -182,10 +258,12 @@ def main() -> None:
         f"- CPU: {cpu_model()}, {psutil.cpu_count()} logical cores; "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM",
         f"- Python {platform.python_version()}, Ray {ray.__version__}, numpy {np.__version__}, "
-        f"numba {numba.__version__}",
+        f"numba {version('numba')}",
         '- local Ray instance per configuration: `ray.init(address="local", num_cpus=2)`; '
-        "2 scanners, 1 MarketData, Risk, Execution, Monitor, Learning, SimExchange actors "
-        "(no Supervisor: the driver runs the cycles through `RayServices`)",
+        "2 scanners, 1 MarketData, Risk, Execution, Monitor, Learning, SimExchange actors. "
+        "Latency: no Supervisor, the driver runs the cycles through `RayServices`. Memory: "
+        f"the whole system as `optagent run` starts it (Supervisor running its loops at "
+        f"{MEMORY_SPEED:g}x, read after {MEMORY_MIN_SCANS} scans and a reconcile)",
         "- full cycle = `Engine.scan_cycle(submit=False)`: snapshots, per-symbol refs from "
         "MarketData to the scanners, decision records written, ranking, risk evaluation; "
         "fan-out = `RayServices.scan` alone. MarketData's cache is cleared before each timed "
@@ -199,7 +277,7 @@ def main() -> None:
         "| first cycle after start | target (median) | met |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for run in runs[:2]:
+    for run in runs:
         target = TARGET_S[run["symbols"]]
         met = statistics.median(run["cycle"]) < target
         lines.append(
@@ -210,9 +288,14 @@ def main() -> None:
         "",
         "Start-up (Ray init, then every actor created, pinged and IV history/bars prepared): "
         + "; ".join(
-            f"{r['symbols']} symbols{' + dashboard' if r['dashboard'] else ''}: "
-            f"init {r['init_s']:.1f} s, system {r['start_s']:.1f} s"
+            f"{r['symbols']} symbols: init {r['init_s']:.1f} s, system {r['start_s']:.1f} s"
             for r in runs
+        )
+        + "; `optagent run` until its loops had run "
+        + f"{MEMORY_MIN_SCANS} scans and a reconcile: "
+        + "; ".join(
+            f"{'with' if r['dashboard'] else 'no'} dashboard {r['ready_s']:.1f} s"
+            for r in memory_runs
         ),
         "",
         "## Memory of the whole system (every process: driver, Ray daemons, actor workers)",
@@ -220,9 +303,12 @@ def main() -> None:
         "| configuration | processes | RSS MiB | PSS MiB | target | met (PSS) |",
         "|---|---:|---:|---:|---:|---|",
     ]
-    for run in runs:
+    for run in memory_runs:
         mem = run["memory"]
-        label = f"{run['symbols']} symbols, dashboard {'on' if run['dashboard'] else 'off'}"
+        label = (
+            f"{run['symbols']} symbols, running system, dashboard "
+            f"{'on' if run['dashboard'] else 'off'}"
+        )
         met = mem["pss_mib"] < MEMORY_TARGET_MIB
         lines.append(
             f"| {label} | {mem['processes']} | {mem['rss_mib']:.0f} | {mem['pss_mib']:.0f} "
@@ -239,7 +325,7 @@ def main() -> None:
         "| process | RSS MiB | PSS MiB |",
         "|---|---:|---:|",
     ]
-    for title, _name, rss, pss in runs[0]["memory"]["rows"][:14]:
+    for title, _name, rss, pss in memory_runs[0]["memory"]["rows"]:
         lines.append(f"| {title} | {rss:.0f} | {pss:.0f} |")
     RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

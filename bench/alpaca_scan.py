@@ -43,7 +43,8 @@ import numpy as np  # noqa: E402
 import uvicorn  # noqa: E402
 
 from agent.adapters.alpaca import AlpacaMarketData, RetryPolicy  # noqa: E402
-from agent.adapters.sim.market import MarketConfig, MarketModel  # noqa: E402
+from agent.adapters.sim.market import MarketModel  # noqa: E402
+from agent.adapters.sim.market_config import MarketConfig  # noqa: E402
 from agent.adapters.sim.server import (  # noqa: E402
     RateLimit,
     ServerThread,

@@ -27,7 +27,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent.adapters.sim.market import MarketConfig, MarketModel  # noqa: E402
+from agent.adapters.sim.market import MarketModel  # noqa: E402
+from agent.adapters.sim.market_config import MarketConfig  # noqa: E402
 from agent.adapters.sim.marketdata import SimMarketData  # noqa: E402
 from agent.calendar import et_datetime  # noqa: E402
 from agent.clock import SimClock  # noqa: E402

@@ -55,6 +55,22 @@ def test_agent_cli_does_not_import_actors_or_ray() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_the_driver_does_not_load_the_kernels() -> None:
+    """The process that starts the system (``optagent run``) creates the actors and reads the
+    simulated universe; numba and the pricing kernels load only in the actors that price."""
+    code = (
+        "import os, sys; from actors.cli import app; from actors.system import AgentSystem; "
+        "from agent.config import load_settings; "
+        "from agent.adapters.sim.market_config import market_config_from_settings; "
+        "u = market_config_from_settings(load_settings(os.devnull, [], env_file=None, "
+        "environ={})).universe(); assert len(u.symbols) >= 20; "
+        "bad = [m for m in ('numba', 'agent.pricing', 'agent.adapters.sim.market') "
+        "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_health_without_a_snapshot(isolated_dir: Path) -> None:
     result = runner.invoke(app, ["-c", str(_config(isolated_dir)), "health"])
     assert result.exit_code == 1

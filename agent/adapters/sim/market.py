@@ -21,8 +21,8 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -30,6 +30,10 @@ import numpy.typing as npt
 
 from agent.adapters.sim.interfaces import TopOfBook
 from agent.adapters.sim.listings import Listing, build_listing
+from agent.adapters.sim.market_config import (
+    MarketConfig,
+    market_config_from_settings,
+)
 from agent.adapters.sim.market_events import fomc_days
 from agent.adapters.sim.market_paths import (
     MARKET_VOL_BY_REGIME,
@@ -59,9 +63,9 @@ from agent.adapters.sim.quotes import (
     open_interest_and_volume,
     stock_quote,
 )
-from agent.adapters.sim.universe import UnderlyingSpec, Universe
+from agent.adapters.sim.universe import UnderlyingSpec
 from agent.calendar import ET, MarketCalendar, market_calendar
-from agent.config import DEFAULT_WATCHLIST, AgentSettings
+from agent.config import AgentSettings
 from agent.domain.contracts import is_option_symbol, parse_occ
 from agent.domain.market import (
     Bar,
@@ -81,27 +85,8 @@ SpotOverride = Callable[[str, datetime], float | None]
 See :mod:`agent.adapters.sim.scenario`."""
 
 SECONDS_PER_YEAR = 365.0 * 86400.0
-DEFAULT_HISTORY_SESSIONS = 400
 AVG_VOLUME_SESSIONS = 20
 _STOCK_LOT_SIZES = {1: (500, 8000), 2: (100, 3000), 3: (100, 1000), 4: (100, 400)}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MarketConfig:
-    """Everything that determines the simulated market."""
-
-    seed: int = 42
-    n_underlyings: int = 100
-    start_date: date = date(2026, 3, 2)
-    watchlist: tuple[str, ...] = DEFAULT_WATCHLIST
-    sectors: Mapping[str, str] = field(default_factory=dict)
-    dividend_yields: Mapping[str, float] = field(default_factory=dict)
-    """Overrides of the universe's dividend yields (the agent's configured ones)."""
-    risk_free_rate: float = 0.04
-    bad_quote_rate: float = 0.01
-    chain_max_dte: int = 60
-    """Expiries up to this many days ahead form the 'near' quote block (what scans ask)."""
-    history_sessions: int = DEFAULT_HISTORY_SESSIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,14 +167,7 @@ class MarketModel:
         """Scenario hook (tests, replays): scripted underlying prices, see
         :meth:`set_spot_override`. None (the default) leaves the market untouched."""
         self.calendar = calendar or market_calendar()
-        watchlist = config.watchlist
-        self.universe = Universe.build(
-            seed=config.seed,
-            n_underlyings=config.n_underlyings,
-            watchlist=watchlist,
-            sectors=config.sectors,
-            dividend_yields=config.dividend_yields,
-        )
+        self.universe = config.universe()
         self.paths = MarketPaths(
             seed=config.seed,
             universe=self.universe,
@@ -843,19 +821,3 @@ class MarketModel:
             ask_size=float(block.ask_size[k]),
             quoted_at=datetime.fromtimestamp(float(block.quote_time_s[k]), tz=UTC),
         )
-
-
-def market_config_from_settings(settings: AgentSettings) -> MarketConfig:
-    """The :class:`MarketConfig` that settings imply (the same in every process)."""
-    sim = settings.sim
-    return MarketConfig(
-        seed=sim.seed,
-        n_underlyings=sim.n_underlyings,
-        start_date=sim.start_date,
-        watchlist=tuple(settings.universe.watchlist),
-        sectors=dict(settings.universe.sectors),
-        dividend_yields=dict(settings.market_data.dividend_yields),
-        risk_free_rate=settings.market_data.risk_free_rate,
-        bad_quote_rate=sim.bad_quote_rate,
-        chain_max_dte=settings.market_data.chain_max_dte,
-    )

@@ -18,7 +18,8 @@ from typing import Any
 import requests
 
 from agent.adapters.alpaca import AlpacaBroker, AlpacaMarketData, RetryPolicy
-from agent.adapters.sim.market import MarketConfig, MarketModel
+from agent.adapters.sim.market import MarketModel
+from agent.adapters.sim.market_config import MarketConfig
 from agent.adapters.sim.server import (
     AlpacaSimApp,
     FaultPlan,

@@ -12,7 +12,8 @@ from agent.adapters.sim.listings import (
     listed_expiries,
     strike_increments,
 )
-from agent.adapters.sim.market import MarketConfig, MarketModel
+from agent.adapters.sim.market import MarketModel
+from agent.adapters.sim.market_config import MarketConfig
 from agent.adapters.sim.universe import KNOWN_SPECS, LiquidityTier
 from agent.calendar import market_calendar
 from agent.domain.contracts import parse_occ

@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, time, timedelta
 import numpy as np
 import pytest
 
-from agent.adapters.sim.market import MarketConfig, MarketModel
+from agent.adapters.sim.market import MarketModel
+from agent.adapters.sim.market_config import MarketConfig
 from agent.adapters.sim.market_paths import (
     OVERNIGHT_VARIANCE_SHARE,
     SESSIONS_PER_YEAR,

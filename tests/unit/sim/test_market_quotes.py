@@ -9,7 +9,8 @@ from datetime import date, time, timedelta
 import numpy as np
 import pytest
 
-from agent.adapters.sim.market import MarketConfig, MarketModel
+from agent.adapters.sim.market import MarketModel
+from agent.adapters.sim.market_config import MarketConfig
 from agent.adapters.sim.market_paths import Regime
 from agent.adapters.sim.quotes import BAD_CROSSED, BAD_NONE, BAD_STALE, BAD_ZERO_BID
 from agent.adapters.sim.universe import LiquidityTier
