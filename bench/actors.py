@@ -11,8 +11,9 @@
   including the Supervisor), measured after the Supervisor's own loops have run scans,
   monitor passes and a reconcile at 60x; without and with the dashboard. Target < 1.5 GB.
 
-Each configuration runs in a fresh local Ray instance (``address="local"``, 2 CPUs, two
-scanners); simulated time stands at 10:00 ET on a session day (speed 1).
+Each configuration runs in a fresh local Ray instance (2 CPUs, two scanners). Latency runs
+hold simulated time at 10:00 ET on a session day (speed 1); memory runs start ``optagent
+run`` at the simulator's first session at 60x.
 
 Run: ``python bench/actors.py`` (``make bench``); writes bench/results/actors.md.
 """
@@ -179,9 +180,12 @@ def run_memory(symbols: int, *, dashboard: bool) -> dict[str, Any]:
             "--dashboard" if dashboard else "--no-dashboard",
         ]
         started = time.perf_counter()
-        proc = subprocess.Popen(command, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Output goes to a file, never a pipe: a full pipe would stall the measured process.
+        log = path / "run.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(command, cwd=tmp, stdout=out, stderr=subprocess.STDOUT)
         try:
-            loops = wait_for_loops(path / "optagent.db", proc)
+            loops = wait_for_loops(path / "optagent.db", proc, log)
             ready_s = time.perf_counter() - started
             memory = system_memory(psutil.Process(proc.pid))
         finally:
@@ -211,13 +215,13 @@ def read_health(database: Path) -> dict[str, Any]:
     return dict(json.loads(row[0])) if row else {}
 
 
-def wait_for_loops(database: Path, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
+def wait_for_loops(database: Path, proc: subprocess.Popen[bytes], log: Path) -> dict[str, Any]:
     """The Supervisor's loop health once it shows enough scans and a reconcile."""
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            stderr = proc.stderr.read().decode() if proc.stderr else ""
-            raise RuntimeError(f"optagent run ended early ({proc.returncode}): {stderr[-2000:]}")
+            output = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"optagent run ended early ({proc.returncode}): {output}")
         loops = read_health(database).get("loops") or {}
         if loops and loops["scan"]["runs"] >= MEMORY_MIN_SCANS and loops["reconcile"]["runs"] >= 1:
             return dict(loops)

@@ -65,7 +65,6 @@ class Reconciler:
     def __init__(self, desk: Desk) -> None:
         self.desk = desk
         self.activities = ActivityIngestor(desk)
-        self.adopted = 0
 
     # ------------------------------------------------------------------ passes
 
@@ -122,19 +121,18 @@ class Reconciler:
     def run(self) -> ReconcileReport:
         """One reconciliation; a phase that fails is logged and counted, the others run."""
         desk = self.desk
-        self.adopted = 0
         self._guard("sync intents", lambda: self.sync_active(walk=False), 0)
         self._guard("stale orders", self.cancel_stale, 0)
         external = self._guard("broker orders", self._broker_orders, 0)
         activities = self._guard("activities", self.activities.run, 0)
-        no_differences: list[str] = []
-        differences = self._guard("positions", self._positions, no_differences)
+        nothing: tuple[tuple[str, ...], int] = ((), 0)
+        differences, adopted = self._guard("positions", self._positions, nothing)
         return ReconcileReport(
             activities=activities,
-            differences=tuple(differences),
+            differences=differences,
             resolved_unknown=desk.counters.resolved,
             external_orders=external,
-            adopted_positions=self.adopted,
+            adopted_positions=adopted,
         )
 
     def _guard(self, what: str, phase: Callable[[], T], default: T) -> T:
@@ -323,7 +321,9 @@ class Reconciler:
             ours[leg.symbol] += leg.signed_qty
         return dict(ours)
 
-    def _positions(self) -> list[str]:
+    def _positions(self) -> tuple[tuple[str, ...], int]:
+        """Broker positions against ours: the differences flagged, and how many external
+        positions were adopted (``monitor.external_positions``)."""
         desk = self.desk
         for _ in range(2):
             fills_before = desk.counters.fills
@@ -336,9 +336,10 @@ class Reconciler:
                 break
         else:
             logger.info("positions moved while reconciling; comparison skipped this round")
-            return []
+            return (), 0
         ours = self._ours()
         differences: list[str] = []
+        adopted = 0
         with desk.tx() as tx:
             for symbol in sorted(set(broker) | set(ours)):
                 at_broker, held = broker.get(symbol, 0), ours.get(symbol, 0)
@@ -346,7 +347,7 @@ class Reconciler:
                     continue
                 if held == 0 and desk.settings.monitor.external_positions == "adopt":
                     self._adopt(tx, positions[symbol])
-                    self.adopted += 1
+                    adopted += 1
                     continue
                 text = f"{symbol}: broker {at_broker:+d}, optagent {held:+d}"
                 differences.append(text)
@@ -359,4 +360,4 @@ class Reconciler:
                     payload={"symbol": symbol, "broker_qty": at_broker, "our_qty": held},
                     alert=True,
                 )
-        return differences
+        return tuple(differences), adopted
