@@ -3,8 +3,9 @@
 - :func:`spawn` creates (or finds) a named actor with the options of ``actors/options.py``.
 - One small class per actor turns method calls into typed ``ObjectRef``s (awaitable in async
   code; passed as arguments to other actors without being fetched).
-- :class:`ExchangeBroker` and :class:`GovernorLimiter` are the port proxies other actors use
-  to reach the simulated exchange and the shared request budgets.
+- :class:`ExchangeBroker`, :class:`ExchangeMarketData` and :class:`GovernorLimiter` are the
+  port proxies other actors use to reach the simulated exchange and market, and the shared
+  request budgets.
 - :class:`SystemHandles` gathers the handles of one system (``actors/services.py`` builds
   the ``Services`` facade over them).
 """
@@ -28,13 +29,16 @@ from agent.domain import (
     AccountSnapshot,
     Activity,
     ActivityType,
+    Bar,
     BrokerOrder,
     BrokerPosition,
     Candidate,
     ExitAction,
     Fill,
+    MarketContext,
     Mode,
     MonitorReport,
+    OptionChain,
     OrderRequest,
     Quote,
     ReconcileReport,
@@ -45,6 +49,7 @@ from agent.domain import (
     SymbolScan,
     TradeMark,
     TradingState,
+    UnderlyingSnapshot,
     WorkReport,
 )
 from agent.marketdata.governor import Priority
@@ -134,11 +139,24 @@ BROKER_METHODS = frozenset(
         "fills",
     }
 )
+MARKET_METHODS = frozenset(
+    {
+        "get_underlying_snapshots",
+        "get_daily_bars",
+        "get_option_chain",
+        "get_option_quotes",
+        "get_iv_history",
+        "get_market_context",
+    }
+)
 
 
 class SimExchangeHandle(_Handle):
     def call(self, method: str, *args: Any, **kwargs: Any) -> ObjectRef[Any]:
         return self.actor.call.remote(method, args, kwargs)
+
+    def market_data(self, method: str, *args: Any, **kwargs: Any) -> ObjectRef[Any]:
+        return self.actor.market_data.remote(method, args, kwargs)
 
     def save(self) -> ObjectRef[str]:
         return self.actor.save.remote()
@@ -233,6 +251,52 @@ class ExchangeBroker:
 
     def fills(self, *, order_id: str | None = None) -> list[Fill]:
         result: list[Fill] = self._call("fills", order_id=order_id)
+        return result
+
+
+class ExchangeMarketData:
+    """The :class:`agent.ports.MarketData` port over the ``SimExchange`` actor (blocking
+    calls, made from the worker threads of the MarketData and Monitor actors): in sim mode
+    the market model lives in the exchange's process only, so these processes load neither
+    the quote engine nor the model's caches."""
+
+    def __init__(self, exchange: SimExchangeHandle, *, timeout_s: float = 60.0) -> None:
+        self._exchange = exchange
+        self._timeout_s = timeout_s
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return get(self._exchange.market_data(method, *args, **kwargs), timeout_s=self._timeout_s)
+
+    def get_underlying_snapshots(self, symbols: Sequence[str]) -> dict[str, UnderlyingSnapshot]:
+        result: dict[str, UnderlyingSnapshot] = self._call(
+            "get_underlying_snapshots", list(symbols)
+        )
+        return result
+
+    def get_daily_bars(self, symbol: str, *, start: date, end: date) -> list[Bar]:
+        result: list[Bar] = self._call("get_daily_bars", symbol, start=start, end=end)
+        return result
+
+    def get_option_chain(
+        self, underlying: str, *, min_expiry: date, max_expiry: date
+    ) -> OptionChain:
+        result: OptionChain = self._call(
+            "get_option_chain", underlying, min_expiry=min_expiry, max_expiry=max_expiry
+        )
+        return result
+
+    def get_option_quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
+        result: dict[str, Quote] = self._call("get_option_quotes", list(symbols))
+        return result
+
+    def get_iv_history(self, symbol: str, *, start: date, end: date) -> list[tuple[date, float]]:
+        result: list[tuple[date, float]] = self._call(
+            "get_iv_history", symbol, start=start, end=end
+        )
+        return result
+
+    def get_market_context(self, *, start: date, end: date) -> MarketContext:
+        result: MarketContext = self._call("get_market_context", start=start, end=end)
         return result
 
 

@@ -12,7 +12,6 @@ from typing import Any
 import ray
 
 from actors.base import AsyncShell
-from actors.handles import GovernorHandle, GovernorLimiter, lookup
 from actors.options import CONTROL_GROUP, ActorName, options_for
 from agent.config import AgentSettings
 from agent.domain import Quote, ScanInput, SymbolScan
@@ -25,15 +24,8 @@ class MarketDataShell(AsyncShell):
     def __init__(self, settings: AgentSettings, namespace: str) -> None:
         runtime = self._boot(settings, "market_data")
         self._start_worker("market-data")
-        limiters: dict[str, Any] = {}
-        if not runtime.sim:
-            governor = GovernorHandle(lookup(ActorName.GOVERNOR, namespace))
-            limiters = {
-                "data_limiter": GovernorLimiter(governor, "data"),
-                "trading_limiter": GovernorLimiter(governor, "trading"),
-            }
         self.service = MarketDataService(
-            market_data=runtime.market_source(**limiters),
+            market_data=runtime.market_source(namespace),
             store=runtime.store,
             clock=runtime.clock,
             settings=settings,

@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING, Any
 import ray
 
 from actors.base import AsyncShell
-from actors.handles import GovernorHandle, GovernorLimiter, lookup
-from actors.options import ActorName
 from agent.config import AgentSettings
 from agent.domain import MonitorReport, TradingState
 from agent.marketdata.service import MarketDataService
@@ -25,15 +23,8 @@ class MonitorShell(AsyncShell):
     def __init__(self, settings: AgentSettings, namespace: str) -> None:
         runtime = self._boot(settings, "monitor")
         self._start_worker("monitor")
-        limiters: dict[str, Any] = {}
-        if not runtime.sim:
-            governor = GovernorHandle(lookup(ActorName.GOVERNOR, namespace))
-            limiters = {
-                "data_limiter": GovernorLimiter(governor, "data"),
-                "trading_limiter": GovernorLimiter(governor, "trading"),
-            }
         self.market = MarketDataService(
-            market_data=runtime.market_source(**limiters),
+            market_data=runtime.market_source(namespace),
             store=runtime.store,
             clock=runtime.clock,
             settings=settings,

@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from actors.handles import (
+    ExchangeMarketData,
+    GovernorHandle,
+    GovernorLimiter,
+    SimExchangeHandle,
+    lookup,
+)
+from actors.options import ActorName
 from agent.calendar import MarketCalendar, market_calendar
 from agent.clock import Clock, SystemClock, monotonic_s, wall_time_s
 from agent.config import AgentSettings
@@ -22,12 +30,8 @@ from agent.domain import Mode
 from agent.errors import ConfigError
 from agent.factories import CLOCK_ANCHOR_KEY, ClockAnchor, accelerated_clock, build_store
 from agent.logging import configure_logging, logger
-from agent.marketdata.governor import RequestLimiter
 from agent.ports import Alerts, MarketData, Store
 from agent.schedule import Schedule
-
-if TYPE_CHECKING:
-    from agent.adapters.sim.market import MarketModel
 
 
 def read_anchor(store: Store) -> ClockAnchor | None:
@@ -123,43 +127,31 @@ class ActorRuntime:
     clock: Clock
     started_wall_s: float
     pid: int
-    _model: MarketModel | None = field(default=None)
 
     @property
     def sim(self) -> bool:
         return self.settings.mode is Mode.SIM
-
-    def model(self) -> MarketModel:
-        """The simulated market (deterministic from the settings; built once per process)."""
-        if self._model is None:
-            from agent.adapters.sim.market import MarketModel  # noqa: PLC0415
-
-            self._model = MarketModel.from_settings(self.settings)
-        return self._model
 
     def alerts(self) -> Alerts:
         from agent.adapters.alerts import build_alerts  # noqa: PLC0415  (httpx, smtplib)
 
         return build_alerts(self.settings.alerts)
 
-    def market_source(
-        self,
-        *,
-        data_limiter: RequestLimiter | None = None,
-        trading_limiter: RequestLimiter | None = None,
-    ) -> MarketData:
-        """The market data port of this mode (paper/live behind the shared budgets)."""
-        # Adapters are imported where they are built: each actor process loads only its mode's.
+    def market_source(self, namespace: str) -> MarketData:
+        """The market data port of this mode: the ``SimExchange`` actor's market in sim mode
+        (the one market model of the system), Alpaca behind the shared request budgets in
+        paper/live."""
         if self.sim:
-            from agent.adapters.sim.marketdata import SimMarketData  # noqa: PLC0415
-
-            return SimMarketData(self.model(), self.clock)
+            return ExchangeMarketData(SimExchangeHandle(lookup(ActorName.SIM_EXCHANGE, namespace)))
+        # Imported where it is built: each actor process loads only its mode's adapter.
         from agent.adapters.alpaca import AlpacaMarketData  # noqa: PLC0415
 
-        if data_limiter is None or trading_limiter is None:
-            raise ConfigError("paper/live market data needs the shared request limiters")
+        governor = GovernorHandle(lookup(ActorName.GOVERNOR, namespace))
         return AlpacaMarketData.from_settings(
-            self.settings, data_limiter, trading_limiter=trading_limiter, clock=self.clock
+            self.settings,
+            GovernorLimiter(governor, "data"),
+            trading_limiter=GovernorLimiter(governor, "trading"),
+            clock=self.clock,
         )
 
     def describe(self) -> dict[str, Any]:

@@ -1,6 +1,9 @@
-"""The ``SimExchange`` actor (sim mode): holds the one simulated exchange of the system.
+"""The ``SimExchange`` actor (sim mode): holds the one simulated market and exchange of the
+system.
 
-Other actors reach it through :class:`actors.handles.ExchangeBroker` (the Broker port). Its
+Other actors reach it through :class:`actors.handles.ExchangeBroker` (the Broker port) and
+:class:`actors.handles.ExchangeMarketData` (the MarketData port): the market model, its quote
+engine and its caches live in this process only, as Alpaca's feed lives at Alpaca. Its
 state goes to ``sim.state_file``: after every call that changed the book (submit, cancel,
 replace), whenever processed time crosses a session close (end of day: DAY orders expire,
 options expire or are assigned), at least every few wall seconds while calls come in, and on
@@ -18,7 +21,7 @@ from typing import Any
 import ray
 
 from actors.base import Shell
-from actors.handles import BROKER_METHODS
+from actors.handles import BROKER_METHODS, MARKET_METHODS
 from agent.adapters.sim.exchange import SimExchange
 from agent.calendar import ET
 from agent.clock import monotonic_s
@@ -34,9 +37,15 @@ class SimExchangeShell(Shell):
     def __init__(self, settings: AgentSettings) -> None:
         runtime = self._boot(settings, "sim_exchange")
         self.path = Path(settings.sim.state_file)
+        # Imported here: the driver creating this actor never loads the quote engine (numba).
+        from agent.adapters.sim.market import MarketModel  # noqa: PLC0415
+        from agent.adapters.sim.marketdata import SimMarketData  # noqa: PLC0415
+
+        model = MarketModel.from_settings(settings)
         self.exchange: SimExchange = build_sim_exchange(
-            settings, runtime.clock, runtime.model(), runtime.calendar
+            settings, runtime.clock, model, runtime.calendar
         )
+        self.market = SimMarketData(model, runtime.clock)
         self._saved_phase = self._phase()
         self._saved_at = monotonic_s()
         self.saves = 0
@@ -65,6 +74,18 @@ class SimExchangeShell(Shell):
             raise
         finally:
             self._after(method)
+
+    def market_data(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A MarketData port call, read at this process's clock (the shared simulated time).
+        The market is a pure function of time: nothing to save."""
+        if method not in MARKET_METHODS:
+            raise AttributeError(f"SimExchange has no market data method {method!r}")
+        self.calls += 1
+        try:
+            return getattr(self.market, method)(*args, **kwargs)
+        except Exception:
+            self.errors += 1
+            raise
 
     def _after(self, method: str) -> None:
         if (

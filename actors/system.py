@@ -273,9 +273,11 @@ class AgentSystem:
             if effective.mode is Mode.SIM
             else make(GovernorActor, ActorName.GOVERNOR, effective)
         )
-        # Market data before the actors that look it up (execution asks it for quotes).
+        # Each before the actors that look it up: the exchange (or the governor) serves market
+        # data, and execution asks MarketData for quotes.
+        ready([first], timeout_s=READY_TIMEOUT_S)
         market = make(MarketDataActor, ActorName.MARKET_DATA, effective, namespace)
-        ready([first, market], timeout_s=READY_TIMEOUT_S)
+        ready([market], timeout_s=READY_TIMEOUT_S)
         spawned = [
             market,
             *(
