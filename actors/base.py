@@ -1,5 +1,5 @@
-"""What every actor shell shares: the runtime, a heartbeat answer, and (for async actors) one
-worker thread for the blocking service calls."""
+"""What every actor shell shares: the runtime (or, for pure actors, logging alone), a heartbeat
+answer, and (for async actors) one worker thread for the blocking service calls."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from typing import Any, TypeVar
 
 import ray
 
-from actors.runtime import ActorRuntime, boot
+from actors.runtime import ActorRuntime, boot, describe
 from agent.clock import wall_time_s
 from agent.config import AgentSettings
+from agent.logging import configure_logging
 
 T = TypeVar("T")
 
@@ -21,24 +22,36 @@ T = TypeVar("T")
 class Shell:
     """Base of the actor shells: boots the runtime and answers heartbeats."""
 
-    runtime: ActorRuntime
+    runtime: ActorRuntime  # unset in a pure actor
 
     def _boot(self, settings: AgentSettings, component: str) -> ActorRuntime:
         self.runtime = boot(settings, component)
+        self._identity = self.runtime.describe()
         self.calls = 0
         self.errors = 0
         return self.runtime
 
+    def _boot_pure(self, settings: AgentSettings, component: str) -> None:
+        """Logging only, for a pure actor (a scanner): no store, no clock, so the process
+        loads no database driver."""
+        configure_logging(settings, component=component)
+        self._identity = describe(component, settings)
+        self.calls = 0
+        self.errors = 0
+
     def _ping(self) -> dict[str, Any]:
         context = ray.get_runtime_context()
-        return {
-            **self.runtime.describe(),
+        answer = {
+            **self._identity,
             "node_id": context.get_node_id(),
             "wall_s": wall_time_s(),
-            "sim_now": self.runtime.clock.now().isoformat(),
             "calls": self.calls,
             "errors": self.errors,
         }
+        runtime: ActorRuntime | None = getattr(self, "runtime", None)
+        if runtime is not None:
+            answer["sim_now"] = runtime.clock.now().isoformat()
+        return answer
 
 
 class AsyncShell(Shell):

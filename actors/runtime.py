@@ -155,12 +155,19 @@ class ActorRuntime:
         )
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "component": self.component,
-            "pid": self.pid,
-            "started_wall_s": self.started_wall_s,
-            "mode": self.settings.mode.value,
-        }
+        return describe(self.component, self.settings, started_wall_s=self.started_wall_s)
+
+
+def describe(
+    component: str, settings: AgentSettings, *, started_wall_s: float | None = None
+) -> dict[str, Any]:
+    """Who answers a heartbeat: component, process, start time and mode."""
+    return {
+        "component": component,
+        "pid": os.getpid(),
+        "started_wall_s": wall_time_s() if started_wall_s is None else started_wall_s,
+        "mode": settings.mode.value,
+    }
 
 
 def boot(settings: AgentSettings, component: str) -> ActorRuntime:

@@ -1,5 +1,6 @@
 """A ``Scanner`` actor of the pool: the per-symbol scan (chain enrichment with the numba
-kernels, filters, strategies, decision records). Pure: a retried scan gives the same result."""
+kernels, filters, strategies, decision records). Pure: a retried scan gives the same result,
+and the process opens no store and reads no clock (the scan input carries its time)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 class ScannerShell(Shell):
     def __init__(self, settings: AgentSettings, index: int) -> None:
-        self._boot(settings, f"scanner-{index}")
+        self._boot_pure(settings, f"scanner-{index}")
         # Imported here, not at module level: the driver that creates this actor never
         # loads the scan (numba and the kernels), each scanner loads it as it starts.
         from agent.signals import scan_symbol  # noqa: PLC0415

@@ -149,7 +149,7 @@ class MarketPaths:
         calendar: MarketCalendar,
         start_date: date,
         history_sessions: int,
-        intraday_cache_size: int = 4096,
+        intraday_cache_size: int | None = None,
     ) -> None:
         self.seed = seed
         self.universe = universe
@@ -207,7 +207,11 @@ class MarketPaths:
         self._state_log = np.zeros(self.n_symbols)
         self._market_intraday_cache: OrderedDict[int, tuple[FloatArray, FloatArray]] = OrderedDict()
         self._intraday_cache: OrderedDict[tuple[int, int], IntradayPath] = OrderedDict()
-        self._intraday_cache_size = intraday_cache_size
+        # Minute paths in use are the current session's (quotes, fills, settlement) and the
+        # previous one's; older sessions only feed daily high/low, memoized in ``_high_low``.
+        # So two sessions of the universe are kept (~10 KB a path), not the daily-bar
+        # backfill's year of paths that is never read again.
+        self._intraday_cache_size = intraday_cache_size or max(256, 2 * self.n_symbols)
         self._high_low: dict[tuple[int, int], tuple[float, float]] = {}
         # several threads may query one model (actors): guard generation and the caches
         self._lock = threading.RLock()

@@ -143,6 +143,23 @@ def test_intraday_paths_join_the_daily_bars_and_have_the_regime_vol(model: Marke
     assert 0.85 < float(np.mean(ratios)) < 1.15
 
 
+def test_daily_bar_backfill_keeps_two_sessions_of_minute_paths() -> None:
+    """The daily-bar backfill walks months of minute paths; only two sessions' worth stay
+    cached (memory), and an evicted path comes back identical (it is a pure function)."""
+    model = MarketModel(MarketConfig(seed=7, n_underlyings=130))
+    p = model.paths
+    first = p.intraday(p.anchor_index - 60, 0)
+    at = et_datetime(date(2026, 3, 2), time(10, 0))
+    for symbol in model.symbols:
+        bars = model.daily_bars(symbol, date(2025, 12, 1), date(2026, 3, 1), as_of=at)
+        assert len(bars) > 55
+    assert len(p._intraday_cache) == 2 * p.n_symbols
+    again = p.intraday(p.anchor_index - 60, 0)
+    assert again is not first
+    np.testing.assert_array_equal(again.prices, first.prices)
+    np.testing.assert_array_equal(again.iv_shock, first.iv_shock)
+
+
 def test_minute_prices_are_the_bar_containing_the_time(model: MarketModel) -> None:
     day = date(2026, 3, 3)
     j = model.paths.row(day)
