@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -17,6 +18,9 @@ from agent.config import AgentSettings
 from agent.logging import configure_logging
 
 T = TypeVar("T")
+
+HEAVY_LIBRARIES = ("numba", "sqlalchemy", "alembic", "pandas", "scipy", "alpaca")
+"""Libraries that cost a process tens of MiB: a heartbeat says which this one has loaded."""
 
 
 class Shell:
@@ -47,6 +51,7 @@ class Shell:
             "wall_s": wall_time_s(),
             "calls": self.calls,
             "errors": self.errors,
+            "libraries": [name for name in HEAVY_LIBRARIES if name in sys.modules],
         }
         runtime: ActorRuntime | None = getattr(self, "runtime", None)
         if runtime is not None:

@@ -337,8 +337,8 @@ class MarketDataHandle(_Handle):
     def prepare(self, symbols: Sequence[str]) -> ObjectRef[int]:
         return self.actor.prepare.remote(list(symbols))
 
-    def clear_cache(self) -> ObjectRef[None]:
-        return self.actor.clear_cache.remote()
+    def clear_cache(self, *, keep_daily: bool = False) -> ObjectRef[None]:
+        return self.actor.clear_cache.remote(keep_daily)
 
     def scan_input(self, symbol: str, scan_id: str) -> ObjectRef[ScanInput | SymbolScan]:
         """A ref to the symbol's scan input (or its data rejection); never fetched by the

@@ -60,9 +60,10 @@ class MarketDataShell(AsyncShell):
 
         return await self._off(load)
 
-    async def clear_cache(self) -> None:
-        """Drop every cached value (benchmarks time cold cycles with it)."""
-        self.service.cache.clear()
+    async def clear_cache(self, keep_daily: bool = False) -> None:
+        """Drop every cached value, or only the short-lived ones (benchmarks time cycles as
+        a scan finds the cache 5 minutes after the last)."""
+        self.service.cache.clear(keep_daily=keep_daily)
 
     async def scan_input(self, symbol: str, scan_id: str) -> ScanInput | SymbolScan:
         """The symbol's scan input, or its recorded rejection when it has no usable data."""

@@ -31,6 +31,7 @@ class ActorName(StrEnum):
 
 LOOP_GROUP = "loop"
 CONTROL_GROUP = "control"
+MARKET_GROUP = "market"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,7 +120,9 @@ ACTOR_OPTIONS: dict[ActorName, ActorOptions] = {
         max_restarts=0,
         max_task_retries=0,
         max_concurrency=1,
-        note="sim mode only; the one simulated book; saved on change, at each close and on stop",
+        concurrency_groups={MARKET_GROUP: 1},
+        note="sim mode only; the one simulated book (saved on change, at each close and on "
+        "stop) and market; market data on its own thread, never queued behind the book",
     ),
     ActorName.GOVERNOR: ActorOptions(
         num_cpus=0,

@@ -22,6 +22,7 @@ import ray
 
 from actors.base import Shell
 from actors.handles import BROKER_METHODS, MARKET_METHODS
+from actors.options import MARKET_GROUP, ActorName, options_for
 from agent.adapters.sim.exchange import SimExchange
 from agent.calendar import ET
 from agent.clock import monotonic_s
@@ -46,6 +47,7 @@ class SimExchangeShell(Shell):
             settings, runtime.clock, model, runtime.calendar
         )
         self.market = SimMarketData(model, runtime.clock)
+        self.market_calls = 0
         self._saved_phase = self._phase()
         self._saved_at = monotonic_s()
         self.saves = 0
@@ -75,17 +77,15 @@ class SimExchangeShell(Shell):
         finally:
             self._after(method)
 
+    @ray.method(concurrency_group=MARKET_GROUP)
     def market_data(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """A MarketData port call, read at this process's clock (the shared simulated time).
-        The market is a pure function of time: nothing to save."""
+        """A MarketData port call, read at this process's clock (the shared simulated time),
+        on the market thread: the model guards its caches; the market is a pure function of
+        time, so there is nothing to save."""
         if method not in MARKET_METHODS:
             raise AttributeError(f"SimExchange has no market data method {method!r}")
-        self.calls += 1
-        try:
-            return getattr(self.market, method)(*args, **kwargs)
-        except Exception:
-            self.errors += 1
-            raise
+        self.market_calls += 1
+        return getattr(self.market, method)(*args, **kwargs)
 
     def _after(self, method: str) -> None:
         if (
@@ -107,7 +107,9 @@ class SimExchangeShell(Shell):
         return self.exchange.processed_until
 
     def ping(self) -> dict[str, Any]:
-        return {**self._ping(), "saves": self.saves}
+        return {**self._ping(), "saves": self.saves, "market_calls": self.market_calls}
 
 
-SimExchangeActor = ray.remote(SimExchangeShell)
+SimExchangeActor = ray.remote(**options_for(ActorName.SIM_EXCHANGE).class_options())(
+    SimExchangeShell
+)

@@ -213,6 +213,7 @@ class SupervisorShell(Shell):
             latency_ms=round((monotonic_s() - started) * 1000.0, 2),
             calls=info.get("calls"),
             errors=info.get("errors"),
+            libraries=info.get("libraries"),
             last_seen_wall_s=wall_time_s(),
         )
         metrics.set_gauge("actor_up", 1, actor=name)

