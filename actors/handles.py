@@ -258,13 +258,17 @@ class ExchangeMarketData:
     """The :class:`agent.ports.MarketData` port over the ``SimExchange`` actor (blocking
     calls, made from the worker threads of the MarketData and Monitor actors): in sim mode
     the market model lives in the exchange's process only, so these processes load neither
-    the quote engine nor the model's caches."""
+    the quote engine nor the model's caches. The exchange is looked up at the first call, so
+    these actors start alongside it."""
 
-    def __init__(self, exchange: SimExchangeHandle, *, timeout_s: float = 60.0) -> None:
-        self._exchange = exchange
+    def __init__(self, namespace: str, *, timeout_s: float = 60.0) -> None:
+        self._namespace = namespace
+        self._exchange: SimExchangeHandle | None = None
         self._timeout_s = timeout_s
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        if self._exchange is None:
+            self._exchange = SimExchangeHandle(lookup(ActorName.SIM_EXCHANGE, self._namespace))
         return get(self._exchange.market_data(method, *args, **kwargs), timeout_s=self._timeout_s)
 
     def get_underlying_snapshots(self, symbols: Sequence[str]) -> dict[str, UnderlyingSnapshot]:

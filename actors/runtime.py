@@ -19,7 +19,6 @@ from actors.handles import (
     ExchangeMarketData,
     GovernorHandle,
     GovernorLimiter,
-    SimExchangeHandle,
     lookup,
 )
 from actors.options import ActorName
@@ -142,7 +141,7 @@ class ActorRuntime:
         (the one market model of the system), Alpaca behind the shared request budgets in
         paper/live."""
         if self.sim:
-            return ExchangeMarketData(SimExchangeHandle(lookup(ActorName.SIM_EXCHANGE, namespace)))
+            return ExchangeMarketData(namespace)
         # Imported where it is built: each actor process loads only its mode's adapter.
         from agent.adapters.alpaca import AlpacaMarketData  # noqa: PLC0415
 

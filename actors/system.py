@@ -273,11 +273,9 @@ class AgentSystem:
             if effective.mode is Mode.SIM
             else make(GovernorActor, ActorName.GOVERNOR, effective)
         )
-        # Each before the actors that look it up: the exchange (or the governor) serves market
-        # data, and execution asks MarketData for quotes.
-        ready([first], timeout_s=READY_TIMEOUT_S)
+        # Market data before the actors that look it up (execution asks it for quotes).
         market = make(MarketDataActor, ActorName.MARKET_DATA, effective, namespace)
-        ready([market], timeout_s=READY_TIMEOUT_S)
+        ready([first, market], timeout_s=READY_TIMEOUT_S)
         spawned = [
             market,
             *(

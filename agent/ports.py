@@ -266,6 +266,10 @@ class IvHistoryRepository(Protocol):
         """One observation per symbol and trading day (the latest write wins)."""
         ...
 
+    def upsert_many(self, symbol: str, observations: Sequence[tuple[date, float]]) -> None:
+        """:meth:`upsert` of many (day, ATM IV) observations at once (a backfill)."""
+        ...
+
     def series(self, symbol: str, *, since: date | None = None) -> list[tuple[date, float]]:
         """Observations in ascending date order."""
         ...

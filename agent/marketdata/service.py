@@ -290,10 +290,13 @@ class MarketDataService:
             )
             if backfill:
                 known = {d for d, _ in series}
+                new = [
+                    (day, iv)
+                    for day, iv in backfill
+                    if day not in known and math.isfinite(iv) and iv > 0
+                ]
                 with self.store.transaction() as tx:
-                    for day, iv in backfill:
-                        if day not in known and math.isfinite(iv) and iv > 0:
-                            tx.iv_history.upsert(symbol, day, iv)
+                    tx.iv_history.upsert_many(symbol, new)
                     series = tx.iv_history.series(symbol, since=since)
         # Today's own observation is the "current" value, not history.
         return tuple(iv for day, iv in series if day < today)[-window:]

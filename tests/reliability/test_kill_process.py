@@ -116,12 +116,13 @@ def test_sigkill_everything_then_resume(tmp_path: Path) -> None:
     first = _start(tmp_path, ray_tmp, days=2, log=tmp_path / "run1.log")
     second: subprocess.Popen[bytes] | None = None
     try:
-        # Mid-session of the first day, once trades exist.
+        # Mid-session of the first day, once trades exist (from 10:00 ET: at 1200x the six
+        # hours to the close leave ~18 wall seconds to see them and kill before it).
         def mid_session() -> bool:
             snap = _snapshot(config)
             return bool(
                 snap
-                and str(snap.get("sim_now", "")) >= "2026-03-02T17:00"
+                and str(snap.get("sim_now", "")) >= "2026-03-02T15:00"
                 and int(snap["trades"]) > 0  # type: ignore[call-overload]
             )
 

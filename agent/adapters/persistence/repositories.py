@@ -973,22 +973,36 @@ class SqlRiskDecisionRepository(_SqlRepository):
 
 
 class SqlIvHistoryRepository(_SqlRepository):
+    _CHUNK = 300  # rows per statement: well inside SQLite's limit on bound parameters
+
     def upsert(self, symbol: str, on: date, atm_iv: float) -> None:
         """One observation per symbol and trading day (the latest write wins).
 
         ``atm_iv`` is annualised (1.0 = 100 %) and must be a finite number.
         """
-        if isinstance(on, datetime) or not isinstance(on, date):
-            raise TypeError(f"iv_history.upsert needs a date for 'on', got {on!r}")
-        number = float(atm_iv)
-        if not math.isfinite(number):
-            raise ValueError(f"atm_iv for {symbol} on {on} must be finite (got {atm_iv})")
-        self._upsert(
-            IvHistoryRow,
-            {"symbol": symbol, "observed_on": on, "atm_iv": number},
-            ("symbol", "observed_on"),
-            action=f"upsert IV of {symbol} on {on}",
-        )
+        self.upsert_many(symbol, [(on, atm_iv)])
+
+    def upsert_many(self, symbol: str, observations: Sequence[tuple[date, float]]) -> None:
+        """:meth:`upsert` of many observations, a few hundred rows per statement."""
+        rows: dict[date, dict[str, Any]] = {}
+        for on, atm_iv in observations:
+            if isinstance(on, datetime) or not isinstance(on, date):
+                raise TypeError(f"iv_history.upsert needs a date for 'on', got {on!r}")
+            number = float(atm_iv)
+            if not math.isfinite(number):
+                raise ValueError(f"atm_iv for {symbol} on {on} must be finite (got {atm_iv})")
+            rows[on] = {"symbol": symbol, "observed_on": on, "atm_iv": number}  # latest wins
+        values = list(rows.values())
+        for start in range(0, len(values), self._CHUNK):
+            chunk = values[start : start + self._CHUNK]
+            statement = self._insert(IvHistoryRow).values(chunk)
+            self._write(
+                statement.on_conflict_do_update(
+                    index_elements=["symbol", "observed_on"],
+                    set_={"atm_iv": statement.excluded["atm_iv"]},
+                ),
+                action=f"upsert {len(chunk)} IVs of {symbol} from {chunk[0]['observed_on']}",
+            )
 
     def series(self, symbol: str, *, since: date | None = None) -> list[tuple[date, float]]:
         """Observations in ascending date order (``since`` inclusive)."""

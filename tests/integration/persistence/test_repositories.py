@@ -421,6 +421,24 @@ def test_iv_history_one_row_per_symbol_and_day_latest_wins(store: SqlStore) -> N
         assert tx.iv_history.series("IWM") == []
 
 
+def test_iv_history_upsert_many_in_chunks_latest_wins(store: SqlStore) -> None:
+    days = [date(2025, 1, 1) + timedelta(days=i) for i in range(700)]  # > two statements
+    with store.transaction() as tx:
+        tx.iv_history.upsert("SPY", days[5], 0.5)
+        tx.iv_history.upsert_many("SPY", [(d, 0.1 + i / 10_000) for i, d in enumerate(days)])
+        tx.iv_history.upsert_many("SPY", [(days[0], 0.3), (days[0], 0.31)])
+        tx.iv_history.upsert_many("SPY", [])
+    with store.transaction() as tx:
+        series = tx.iv_history.series("SPY")
+    assert [d for d, _ in series] == days
+    assert series[0] == (days[0], 0.31) and series[5] == (days[5], 0.1005)
+    assert series[-1] == (days[-1], 0.1 + 699 / 10_000)
+    with pytest.raises(ValueError, match="finite"), store.transaction() as tx:
+        tx.iv_history.upsert_many("QQQ", [(days[0], 0.2), (days[1], float("inf"))])
+    with store.transaction() as tx:
+        assert tx.iv_history.series("QQQ") == []  # nothing of a refused batch is written
+
+
 def test_iv_history_refuses_nan_and_datetimes(store: SqlStore) -> None:
     with pytest.raises(ValueError, match="finite"), store.transaction() as tx:
         tx.iv_history.upsert("SPY", date(2026, 3, 2), float("nan"))
