@@ -267,7 +267,8 @@ def health() -> None:
     summary = run_summary(settings, store, health)
     console.print(_panel(summary))
     table = Table(title="actors")
-    for column in ("actor", "up", "pid", "restarts", "calls", "errors", "ping ms", "error"):
+    columns = ("actor", "up", "pid", "restarts", "calls", "errors", "ping ms", "libraries", "error")
+    for column in columns:
         table.add_column(column)
     for name, a in sorted(health.get("actors", {}).items()):
         table.add_row(
@@ -278,6 +279,7 @@ def health() -> None:
             str(a.get("calls", "-")),
             str(a.get("errors", "-")),
             str(a.get("latency_ms", "-")),
+            " ".join(a.get("libraries") or ()),
             escape(str(a.get("error") or ""))[:60],
         )
     console.print(table)

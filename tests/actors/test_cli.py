@@ -6,10 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
 from actors.cli import app
+from agent.cli import console
 from agent.config import load_settings
 from agent.factories import build_store
 from agent.runner import HEALTH_KEY
@@ -77,7 +79,8 @@ def test_health_without_a_snapshot(isolated_dir: Path) -> None:
     assert "optagent run" in result.output
 
 
-def test_health_shows_loops_and_actors(isolated_dir: Path) -> None:
+def test_health_shows_loops_and_actors(isolated_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(console, "width", 200)  # a wide terminal: no cell is cut
     config = _config(isolated_dir)
     store = build_store(load_settings(config, env_file=None, environ={}))
     with store.transaction() as tx:
@@ -90,7 +93,15 @@ def test_health_shows_loops_and_actors(isolated_dir: Path) -> None:
                 "trading_state": "active",
                 "scans": 12,
                 "loops": {"scan": {"runs": 12, "errors": 1, "last_error": "DataError: x"}},
-                "actors": {"risk": {"up": True, "pid": 99, "restarts_seen": 2, "calls": 5}},
+                "actors": {
+                    "risk": {
+                        "up": True,
+                        "pid": 99,
+                        "restarts_seen": 2,
+                        "calls": 5,
+                        "libraries": ["numba", "sqlalchemy"],
+                    }
+                },
             },
         )
     result = runner.invoke(app, ["-c", str(config), "health"], terminal_width=200)
@@ -98,4 +109,5 @@ def test_health_shows_loops_and_actors(isolated_dir: Path) -> None:
     assert "2026-03-02" in result.output and "10:00 ET" in result.output
     assert "DataError: x" in result.output
     assert "risk" in result.output and "99" in result.output
+    assert "numba sqlalchemy" in result.output
     assert "run r1 (running)" in result.output
