@@ -4,12 +4,13 @@ system.
 Other actors reach it through :class:`actors.handles.ExchangeBroker` (the Broker port) and
 :class:`actors.handles.ExchangeMarketData` (the MarketData port): the market model, its quote
 engine and its caches live in this process only, as Alpaca's feed lives at Alpaca. Its
-state goes to ``sim.state_file``: after every call that changed the book (submit, cancel,
-replace), whenever processed time crosses a session close (end of day: DAY orders expire,
-options expire or are assigned), at least every few wall seconds while calls come in, and on
-:meth:`save` (the system's shutdown). Fills between two saves are replayed identically after
-a restore: the exchange's randomness and ids are hashes of (seed, order, minute), and the
-market model is a pure function of time.
+state goes to ``sim.state_file`` before the call that changed it answers: after submit,
+cancel and replace, after any call that processed an execution or an activity (a fill, an
+expiry, an assignment), whenever processed time crosses a session close, at least every few
+wall seconds while calls come in, and on :meth:`save` (the system's shutdown). So no caller
+ever knows of a fill that a SIGKILL and a restore would lose; what processing a restore
+repeats is deterministic (the exchange's randomness and ids are hashes of (seed, order,
+minute), and the market model is a pure function of time).
 """
 
 from __future__ import annotations
@@ -59,11 +60,16 @@ class SimExchangeShell(Shell):
         )
         self.save()
 
-    def _phase(self) -> tuple[str, bool]:
-        """(ET date, open?) of processed time: a change means a close (or a new day) was
-        processed."""
+    def _phase(self) -> tuple[str, bool, int]:
+        """(ET date, open?) of processed time and the exchange's journal length: a change
+        means a close (or a new day) or an execution was processed. Saving then, before the
+        call answers, means nobody ever learns of a fill that a restore would lose."""
         at = self.exchange.processed_until
-        return at.astimezone(ET).date().isoformat(), self.runtime.calendar.is_open(at)
+        return (
+            at.astimezone(ET).date().isoformat(),
+            self.runtime.calendar.is_open(at),
+            self.exchange.journal_length,
+        )
 
     def call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if method not in BROKER_METHODS:

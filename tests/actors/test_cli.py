@@ -6,12 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 from typer.testing import CliRunner
 
 from actors.cli import app
-from agent.cli import console
 from agent.config import load_settings
 from agent.factories import build_store
 from agent.runner import HEALTH_KEY
@@ -79,8 +77,7 @@ def test_health_without_a_snapshot(isolated_dir: Path) -> None:
     assert "optagent run" in result.output
 
 
-def test_health_shows_loops_and_actors(isolated_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(console, "width", 200)  # a wide terminal: no cell is cut
+def test_health_shows_loops_and_actors(isolated_dir: Path) -> None:
     config = _config(isolated_dir)
     store = build_store(load_settings(config, env_file=None, environ={}))
     with store.transaction() as tx:
@@ -104,7 +101,8 @@ def test_health_shows_loops_and_actors(isolated_dir: Path, monkeypatch: pytest.M
                 },
             },
         )
-    result = runner.invoke(app, ["-c", str(config), "health"], terminal_width=200)
+    # A wide terminal (rich reads COLUMNS when it prints): no cell is cut.
+    result = runner.invoke(app, ["-c", str(config), "health"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "2026-03-02" in result.output and "10:00 ET" in result.output
     assert "DataError: x" in result.output

@@ -257,6 +257,13 @@ class SimExchange:
         return cls.from_state(state, quotes=quotes, clock=clock, calendar=calendar)
 
     @property
+    def journal_length(self) -> int:
+        """Fills plus account activities recorded so far: it grows with every execution,
+        expiry and assignment (a saver compares it to know the book changed)."""
+        with self._lock:
+            return len(self._book.fills) + len(self._book.activities)
+
+    @property
     def processed_until(self) -> datetime:
         """Simulated time up to which fills and end-of-day work have been applied."""
         with self._lock:

@@ -133,6 +133,23 @@ def test_save_is_atomic_and_leaves_no_temporary_file(tmp_path: Path, world: Worl
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sim.json"]
 
 
+def test_the_journal_grows_with_every_execution_and_only_then() -> None:
+    """What the SimExchange actor compares to save before a fill is ever answered."""
+    world = make_world(quotes=scripted_market())
+    ex = world.exchange
+    assert ex.journal_length == 0
+    ex.submit_order(put_spread("far", limit="-5.00", qty=1))  # never fills
+    world.step(5)
+    assert ex.journal_length == 0  # orders and time alone are not executions
+    order = ex.submit_order(put_spread("near", limit="-0.50", qty=2))
+    world.step(3)
+    assert ex.get_order(order.order_id).status is OrderStatus.FILLED
+    filled = ex.journal_length
+    assert filled == len(ex.fills()) + len(ex.get_activities()) > 0
+    world.step(5)
+    assert ex.journal_length == filled
+
+
 def test_unknown_state_version_is_refused(world: World) -> None:
     state = world.exchange.to_state() | {"version": 99}
     with pytest.raises(ValueError, match="version"):
