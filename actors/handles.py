@@ -256,10 +256,8 @@ class ExchangeBroker:
 
 class ExchangeMarketData:
     """The :class:`agent.ports.MarketData` port over the ``SimExchange`` actor (blocking
-    calls, made from the worker threads of the MarketData and Monitor actors): in sim mode
-    the market model lives in the exchange's process only, so these processes load neither
-    the quote engine nor the model's caches. The exchange is looked up at the first call, so
-    these actors start alongside it."""
+    calls, made from the Monitor's worker thread): the Monitor holds no market model of its
+    own. The exchange is looked up at the first call, so the actor starts alongside it."""
 
     def __init__(self, namespace: str, *, timeout_s: float = 60.0) -> None:
         self._namespace = namespace

@@ -25,7 +25,7 @@ class MarketDataShell(AsyncShell):
         runtime = self._boot(settings, "market_data")
         self._start_worker("market-data")
         self.service = MarketDataService(
-            market_data=runtime.market_source(namespace),
+            market_data=runtime.market_source(namespace, own_model=True),
             store=runtime.store,
             clock=runtime.clock,
             settings=settings,

@@ -136,10 +136,15 @@ class ActorRuntime:
 
         return build_alerts(self.settings.alerts)
 
-    def market_source(self, namespace: str) -> MarketData:
-        """The market data port of this mode: the ``SimExchange`` actor's market in sim mode
-        (the one market model of the system), Alpaca behind the shared request budgets in
-        paper/live."""
+    def market_source(self, namespace: str, *, own_model: bool = False) -> MarketData:
+        """The market data port of this mode. Sim: the ``SimExchange`` actor's market, or
+        with ``own_model`` a copy of the model in this process (the same pure function of
+        time, for the scan's heavy reads: the exchange's process would be their bottleneck).
+        Paper/live: Alpaca behind the shared request budgets."""
+        if self.sim and own_model:
+            from agent.adapters.sim.marketdata import SimMarketData  # noqa: PLC0415
+
+            return SimMarketData.from_settings(self.settings, self.clock)
         if self.sim:
             return ExchangeMarketData(namespace)
         # Imported where it is built: each actor process loads only its mode's adapter.

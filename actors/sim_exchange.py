@@ -2,8 +2,9 @@
 system.
 
 Other actors reach it through :class:`actors.handles.ExchangeBroker` (the Broker port) and
-:class:`actors.handles.ExchangeMarketData` (the MarketData port): the market model, its quote
-engine and its caches live in this process only, as Alpaca's feed lives at Alpaca. Its
+:class:`actors.handles.ExchangeMarketData` (the MarketData port, for the Monitor; MarketData
+keeps its own copy of the model, a pure function of time, so a scan's hundred chains never
+queue behind this process's single interpreter). Its
 state goes to ``sim.state_file`` before the call that changed it answers: after submit,
 cancel and replace, after any call that processed an execution or an activity (a fill, an
 expiry, an assignment), whenever processed time crosses a session close, at least every few

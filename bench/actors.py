@@ -4,7 +4,7 @@
   batched snapshot request, a MarketData ref per symbol fanned out to the scanner pool, the
   decision records written, ranking, risk evaluation of the selected candidates. Before each
   timed cycle MarketData's cache loses what a real scan 5 minutes after the last finds
-  expired (60 s TTL: every snapshot and chain fetched again from the simulated exchange;
+  expired (60 s TTL: every snapshot and chain computed again by the simulated market;
   daily bars and IV history, cached for the day, stay). The simulator has no rate limit, so
   no deliberate waits are included.
   Targets on this 2-core box: 100 symbols < 2 s, 500 symbols < 8 s.
@@ -273,9 +273,9 @@ def main() -> None:
         "- full cycle = `Engine.scan_cycle(submit=False)`: snapshots, per-symbol refs from "
         "MarketData to the scanners, decision records written, ranking, risk evaluation; "
         "fan-out = `RayServices.scan` alone. Before each timed run MarketData's cache loses "
-        "what a scan 5 minutes after the last finds expired (every snapshot and chain fetched "
-        "again from the SimExchange actor; daily bars and IV history, cached for the day, "
-        "stay). No rate-limit waits (the simulator has none).",
+        "what a scan 5 minutes after the last finds expired (every snapshot and chain "
+        "computed again by the simulated market; daily bars and IV history, cached for the "
+        "day, stay). No rate-limit waits (the simulator has none).",
         f"- load average before {load_before[0]:.2f} {load_before[1]:.2f}, "
         f"after {load_after[0]:.2f} {load_after[1]:.2f} (shared box)",
         "",
