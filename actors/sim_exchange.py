@@ -1,5 +1,5 @@
-"""The ``SimExchange`` actor (sim mode): holds the one simulated market and exchange of the
-system.
+"""The ``SimExchange`` actor (sim mode): holds the one simulated exchange of the system, and
+the simulated market the Monitor reads.
 
 Other actors reach it through :class:`actors.handles.ExchangeBroker` (the Broker port) and
 :class:`actors.handles.ExchangeMarketData` (the MarketData port, for the Monitor; MarketData
