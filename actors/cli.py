@@ -21,7 +21,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import ray
 import typer
 from rich.console import Group
 from rich.live import Live
@@ -29,7 +28,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from actors.system import AgentSystem, connect, run_summary
+from actors.system import AgentSystem, connect, disconnect, run_summary
 from agent.calendar import ET
 from agent.cli import STATE, app, console, err_console, fail
 from agent.clock import monotonic_s
@@ -240,7 +239,7 @@ def run(
         with contextlib.suppress(Exception):
             summary = system.summary()
         system.shutdown(kill=not detached)
-        ray.shutdown()
+        disconnect()
     print_summary(summary)
     if not sys.stdout.isatty():
         console.print(

@@ -47,7 +47,7 @@ import ray
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from actors.system import AgentSystem  # noqa: E402
+from actors.system import AgentSystem, connect, disconnect  # noqa: E402
 from agent.calendar import et_datetime  # noqa: E402
 from agent.config import AgentSettings, load_settings  # noqa: E402
 from agent.engine import Engine  # noqa: E402
@@ -125,14 +125,9 @@ async def timed_cycles(system: AgentSystem, cycles: int) -> dict[str, list[float
 
 
 def init_ray(settings: AgentSettings, *, dashboard: bool) -> float:
+    """The local Ray instance exactly as ``optagent run`` starts it (:func:`connect`)."""
     started = time.perf_counter()
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=dashboard,
-        namespace=settings.ray.namespace,
-        log_to_driver=False,
-    )
+    connect(settings, num_cpus=2, include_dashboard=dashboard, log_to_driver=False)
     return time.perf_counter() - started
 
 
@@ -151,7 +146,7 @@ def run_latency(symbols: int, *, cycles: int) -> dict[str, Any]:
             finally:
                 system.shutdown()
         finally:
-            ray.shutdown()
+            disconnect()
     return {
         "symbols": symbols,
         "init_s": init_s,
@@ -265,7 +260,8 @@ def main() -> None:
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM",
         f"- Python {platform.python_version()}, Ray {ray.__version__}, numpy {np.__version__}, "
         f"numba {version('numba')}",
-        '- local Ray instance per configuration: `ray.init(address="local", num_cpus=2)`; '
+        "- local Ray instance per configuration, started as `optagent run` starts it "
+        "(`actors.system.connect`: 2 CPUs, no autoscaler monitor, no log monitor); "
         "2 scanners, 1 MarketData, Risk, Execution, Monitor, Learning, SimExchange actors. "
         "Latency: no Supervisor, the driver runs the cycles through `RayServices`. Memory: "
         f"the whole system as `optagent run` starts it (Supervisor running its loops at "
