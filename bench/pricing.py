@@ -37,14 +37,8 @@ import scipy  # noqa: E402
 from scipy import optimize, special  # noqa: E402
 
 from agent.domain import OptionChain  # noqa: E402
-from agent.pricing import (  # noqa: E402
-    IvStatus,
-    bs_greeks,
-    bs_price,
-    enrich_chain,
-    implied_vol_with_status,
-    time_to_expiry_years,
-)
+from agent.pricing.bsm import IvStatus, bs_greeks, bs_price, implied_vol_with_status  # noqa: E402
+from agent.pricing.chain import enrich_chain, time_to_expiry_years  # noqa: E402
 
 N_LARGE = 1_000_000
 N_CHAIN = 2_000
@@ -360,7 +354,9 @@ STARTUP_SCRIPT = textwrap.dedent(
     from datetime import UTC, datetime
     import numpy as np
     from agent.domain import OptionChain
-    from agent.pricing import bs_greeks, bs_price, enrich_chain, implied_vol_with_status, liquidity_score
+    from agent.pricing.bsm import bs_greeks, bs_price, implied_vol_with_status
+    from agent.pricing.chain import enrich_chain
+    from agent.pricing.liquidity import liquidity_score
     t1 = time.perf_counter()
     small = np.array([90.0, 100.0, 110.0])
     bs_price(100.0, small, 0.5, 0.03, 0.01, 0.2, True)

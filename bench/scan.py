@@ -46,7 +46,7 @@ from agent.domain import (  # noqa: E402
     format_occ,
 )
 from agent.marketdata.service import realized_vol  # noqa: E402
-from agent.pricing import bs_price  # noqa: E402
+from agent.pricing.bsm import bs_price  # noqa: E402
 from agent.pricing.chain import enrich_chain, time_to_expiry_years  # noqa: E402
 from agent.pricing.ivrank import atm_iv  # noqa: E402
 from agent.signals import scan_symbol  # noqa: E402

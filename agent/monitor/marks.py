@@ -1,8 +1,8 @@
 """Marks: every open leg re-priced from a fresh quote, rolled up into a :class:`TradeMark`.
 
 Pure functions of the legs, the quotes, the spot and the time; all the kernel work of a
-monitor pass is one :func:`~agent.pricing.implied_vol` call and one
-:func:`~agent.pricing.bs_greeks` call over every option leg of every trade.
+monitor pass is one :func:`~agent.pricing.bsm.implied_vol` call and one
+:func:`~agent.pricing.bsm.bs_greeks` call over every option leg of every trade.
 
 Per option leg (USD per share, kernel units):
 
@@ -57,7 +57,8 @@ from agent.domain import (
     Trade,
     TradeMark,
 )
-from agent.pricing import bs_greeks, implied_vol, time_to_expiry_years
+from agent.pricing.bsm import bs_greeks, implied_vol
+from agent.pricing.chain import time_to_expiry_years
 from agent.pricing.units import theta_per_day, vega_per_vol_point
 
 __all__ = [

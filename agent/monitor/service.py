@@ -74,8 +74,7 @@ from agent.monitor.marks import MarkInput, MarkResult, StockQuote, mark_trades
 from agent.monitor.rolls import RollSearch, find_roll
 from agent.monitor.rules import early_assignment_risk, pin_risk
 from agent.ports import Alerts, Store
-from agent.pricing import enrich_chain
-from agent.pricing.chain import EnrichedChain
+from agent.pricing.chain import EnrichedChain, enrich_chain
 from agent.signals import strategy_context
 from agent.strategies import strategy_for
 from agent.strategies.base import Strategy

@@ -2,7 +2,7 @@
 
 Everything here works on scalars or flat float64 arrays and never raises: impossible inputs
 give NaN and, for implied vol, a status code (the ``STATUS_*`` integers below, mirrored by
-:class:`agent.pricing.IvStatus`). The typed, broadcasting public API lives in
+:class:`agent.pricing.bsm.IvStatus`). The typed, broadcasting public API lives in
 :mod:`agent.pricing.bsm`.
 
 Array kernels take 1-D inputs whose length is either ``n`` or 1 (a broadcast scalar); the

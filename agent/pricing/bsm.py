@@ -28,7 +28,6 @@ max(±(S e^-qT - K e^-rT), 0) with gamma = vega = 0. NaN or infinite inputs, ``S
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import cast
 
@@ -36,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.pricing import _kernels
+from agent.pricing.closed_form import Greeks
 
 FloatArray = npt.NDArray[np.float64]
 StatusArray = npt.NDArray[np.uint8]
@@ -65,22 +65,6 @@ class IvStatus(IntEnum):
     """The solver did not converge (not expected; reported rather than guessed)."""
     INVALID_INPUT = _kernels.STATUS_INVALID_INPUT
     """NaN or infinite input, S <= 0, K <= 0 or T < 0."""
-
-
-@dataclass(frozen=True, slots=True)
-class Greeks:
-    """Price and greeks of many options, one float64 array each (the broadcast shape).
-
-    Units: price USD; delta per USD of spot; gamma per USD²; vega USD per 1.00 of vol;
-    theta USD per year (calendar, dV/dt); rho USD per 1.00 of rate.
-    """
-
-    price: FloatArray
-    delta: FloatArray
-    gamma: FloatArray
-    vega: FloatArray
-    theta: FloatArray
-    rho: FloatArray
 
 
 def _as_flat(values: ArrayLike, shape: tuple[int, ...], dtype: type) -> npt.NDArray[np.generic]:

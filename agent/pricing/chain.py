@@ -118,7 +118,7 @@ class EnrichedChain:
 
     Units: ``time_to_expiry_years`` years (365 d); ``dte_days`` calendar days (int64); ``mid``
     USD; ``spread_pct`` % of mid; ``iv*`` per sqrt(year); greeks as in
-    :class:`agent.pricing.Greeks` (theta per year, vega per 1.00 vol, rho per 1.00 rate);
+    :class:`agent.pricing.bsm.Greeks` (theta per year, vega per 1.00 vol, rho per 1.00 rate);
     ``quote_age_s`` seconds; ``liquidity`` 0-100; ``iv_status`` :class:`IvStatus` of the mid
     IV (uint8); ``flags`` :class:`ChainFlag` bits (uint32). See the module docstring for the
     NaN policy.

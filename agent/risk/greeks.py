@@ -1,4 +1,4 @@
-"""Portfolio greeks (beta-weighted) and the stress test, re-priced with our own kernels.
+"""Portfolio greeks (beta-weighted) and the stress test, re-priced with our own closed form.
 
 Greeks of the book
     Every trade's greeks are in share-equivalents (:class:`agent.domain.Greeks`: delta in
@@ -21,7 +21,9 @@ Stress test
     Each scenario moves every underlying's spot by ``beta × shock`` (floored at 1 % of spot)
     and multiplies every implied vol by ``1 + vol shock`` (a relative shock: +50 % turns 20 %
     vol into 30 %); the default grid is spot −10 % / +10 %, vol +50 %, and both combined.
-    Every option leg is re-priced with :func:`agent.pricing.bs_price` at its strike, expiry
+    Every option leg is re-priced with :func:`agent.pricing.closed_form.bs_price` (plain
+    numpy: a stress test prices a handful of legs, not worth numba's ~55 MiB in the Risk
+    process; same values as the kernels to rounding) at its strike, expiry
     (time to 16:00 ET on expiry) and IV, before and after the shock, with the configured
     rate and dividend yield; stock legs move linearly. The P&L of a scenario is the sum over
     legs of (shocked − base) × signed contracts × 100 — model against model, so a mark's
@@ -46,7 +48,8 @@ from agent.domain import (
     LegMark,
     OptionRight,
 )
-from agent.pricing import bs_price, theta_per_day, vega_per_vol_point
+from agent.pricing.closed_form import bs_price
+from agent.pricing.units import theta_per_day, vega_per_vol_point
 
 __all__ = [
     "REFERENCE_SYMBOL",

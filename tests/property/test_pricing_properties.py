@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from agent.pricing import IvStatus, bs_greeks, bs_price, implied_vol_with_status
+from agent.pricing.bsm import IvStatus, bs_greeks, bs_price, implied_vol_with_status
 
 spot = st.floats(1.0, 5000.0)
 moneyness = st.floats(0.25, 4.0)  # K / S

@@ -35,7 +35,7 @@ from agent.domain import (
     TradeStatus,
     TradingState,
 )
-from agent.pricing import bs_price
+from agent.pricing.bsm import bs_price
 from agent.risk import RiskService
 from tests.unit.risk.helpers import (
     NOW,

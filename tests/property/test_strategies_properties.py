@@ -26,7 +26,7 @@ from agent.domain import (
     StructureKind,
     format_occ,
 )
-from agent.pricing import bs_price
+from agent.pricing.bsm import bs_price
 from agent.pricing.chain import enrich_chain, time_to_expiry_years
 from agent.signals import scan_symbol, screen_contracts
 from tests.unit.strategies.chains import AS_OF, RATE, make_settings, scan_input, snapshot

@@ -3,7 +3,7 @@
 A pure function of its configuration (seed, universe, start date, rates) and the time asked
 about: two models built from the same settings, in any processes, in any order, give
 identical prices, quotes and chains. Nothing is precomputed beyond daily rows; minute paths,
-listings and quotes are made on demand and cached (LRU).
+listings and quotes are made on demand and cached (LRU, bounded by the universe's size).
 
 Time: every query is located on the market's minute grid (:meth:`MarketModel.locate`):
 during a session, the minute containing ``at`` (prices are those at the start of that
@@ -75,7 +75,7 @@ from agent.domain.market import (
     UnderlyingSnapshot,
 )
 from agent.errors import DataError
-from agent.pricing import bs_greeks, bs_price
+from agent.pricing.closed_form import bs_greeks, bs_price
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -159,7 +159,7 @@ class MarketModel:
         config: MarketConfig,
         *,
         calendar: MarketCalendar | None = None,
-        quote_cache_size: int = 256,
+        quote_cache_size: int = 64,
         spot_override: SpotOverride | None = None,
     ) -> None:
         self.config = config
@@ -179,7 +179,14 @@ class MarketModel:
         self._regime_vols = np.array(
             [[regime_vol(s, Regime(g)) for g in range(3)] for s in self.universe.specs]
         )
+        # LRU caches, bounded by what one process re-reads (a DayBook is ~0.6 MB at 100
+        # underlyings, a quote block ~0.2 MB). Day books: every underlying today and on the
+        # previous session, so a multi-day run does not keep stale days. Quote blocks: only
+        # re-read within a minute (the exchange's fills and marks, quotes of held contracts,
+        # a stale quote's minute); MarketData caches whole chains itself, and the next scan
+        # asks new minutes. A miss only recomputes (the model is a pure function of time).
         self._books: OrderedDict[tuple[int, int], DayBook] = OrderedDict()
+        self._book_cache_size = max(64, 2 * len(self.universe.specs))
         self._blocks: OrderedDict[tuple[int, int, int, int], QuoteBlock] = OrderedDict()
         self._quote_cache_size = quote_cache_size
         # Actors may call from several threads (asyncio.to_thread): guard the caches.
@@ -511,7 +518,7 @@ class MarketModel:
             + VENDOR_IV_NOISE * (hash_uniform(combine(day_ids, 1)) - 0.5) * (2.0 * math.sqrt(3.0)),
         )
         self._books[key] = book
-        if len(self._books) > 512:
+        if len(self._books) > self._book_cache_size:
             self._books.popitem(last=False)
         return book
 
@@ -570,7 +577,7 @@ class MarketModel:
         v0, v_long = self._v0_and_long(i, t.row, float(path.iv_shock[t.minute]))
         w_e = total_variance(v0, v_long, tau_e, book.event_variance)
 
-        # per row: vol from the surface, price and greeks from our kernels, then quotes
+        # per row: vol from the surface, price and greeks (closed form, numpy), then quotes
         re = listing.row_expiry[rows]
         strike = listing.strike[rows]
         is_call = listing.is_call[rows]

@@ -2,7 +2,8 @@
 
 Light on purpose: a process that only needs the symbols and specs of the simulated market
 (the driver of ``optagent run``, the CLI) builds them from here without loading the
-quote engine (numba and the pricing kernels) that :mod:`agent.adapters.sim.market` needs.
+quote engine (minute paths, listings, the surface, quotes and the numpy closed-form pricing)
+that :mod:`agent.adapters.sim.market` needs. The simulator itself never loads numba.
 """
 
 from __future__ import annotations

@@ -26,9 +26,6 @@ options are priced above the variance the paths deliver, as in real markets.
 
 from __future__ import annotations
 
-import math
-
-import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -94,37 +91,6 @@ def strike_vols(
     return np.asarray(atm * smile_multiplier(z, skew, smile), dtype=np.float64), z
 
 
-@numba.njit(cache=True)
-def _surface_kernel(  # type: ignore[no-untyped-def]  # noqa: PLR0917
-    spot,
-    strike,
-    row_group,
-    group_years,
-    group_total_var,
-    rate,
-    dividend_yield,
-    skew,
-    smile,
-    years_out,
-    sigma_out,
-    z_out,
-):
-    """:func:`strike_vols` fused into one pass (the hot path of a chain snapshot)."""
-    for i in range(strike.shape[0]):
-        g = row_group[i]
-        years = max(group_years[g], 1e-9)
-        sd = math.sqrt(max(group_total_var[g], 1e-12))
-        s = spot[0] if spot.shape[0] == 1 else spot[i]
-        forward = s * math.exp((rate - dividend_yield) * years)
-        z = math.log(strike[i] / forward) / sd
-        zc = Z_SAT * math.tanh(z / Z_SAT)
-        slope = skew if zc <= 0.0 else CALL_SKEW_SHARE * skew
-        mult = min(max(1.0 - slope * zc + smile * zc * zc, MIN_SMILE_MULT), MAX_SMILE_MULT)
-        years_out[i] = years
-        sigma_out[i] = sd / math.sqrt(max(years, 1e-12)) * mult
-        z_out[i] = z
-
-
 def strike_vols_grouped(
     *,
     spot_usd: FloatArray,
@@ -139,21 +105,21 @@ def strike_vols_grouped(
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """(calendar years ≥ 1e-9, implied vol, z) per row, where row ``i`` takes its time to
     expiry and total variance from group ``row_group[i]`` (an expiry); ``spot_usd`` has one
-    value or one per row. Same formula as :func:`strike_vols`, in one compiled pass."""
-    n = len(strike_usd)
-    years, sigma, z = np.empty(n), np.empty(n), np.empty(n)
-    _surface_kernel(
-        np.ascontiguousarray(spot_usd, dtype=np.float64).reshape(-1),
-        np.ascontiguousarray(strike_usd, dtype=np.float64),
-        np.ascontiguousarray(row_group, dtype=np.int64),
-        np.ascontiguousarray(group_years, dtype=np.float64),
-        np.ascontiguousarray(group_total_var, dtype=np.float64),
-        float(rate),
-        float(dividend_yield),
-        float(skew),
-        float(smile),
-        years,
-        sigma,
-        z,
+    value or one per row. Same formula as :func:`strike_vols`, the per-expiry parts computed
+    once per expiry."""
+    # Per expiry first (a chain has ~10 expiries and ~50 strikes each), then per row.
+    group_years = np.maximum(np.asarray(group_years, dtype=np.float64), 1e-9)
+    group_sd = np.sqrt(np.maximum(np.asarray(group_total_var, dtype=np.float64), 1e-12))
+    group_atm = group_sd / np.sqrt(np.maximum(group_years, 1e-12))
+    group_growth = np.exp((float(rate) - float(dividend_yield)) * group_years)
+    rows = np.asarray(row_group, dtype=np.intp)
+    years = group_years[rows]
+    forward = np.asarray(spot_usd, dtype=np.float64).reshape(-1) * group_growth[rows]
+    z = np.log(np.asarray(strike_usd, dtype=np.float64) / forward) / group_sd[rows]
+    zc = Z_SAT * np.tanh(z / Z_SAT)
+    slope = np.where(zc <= 0.0, skew, CALL_SKEW_SHARE * skew)
+    mult = np.minimum(
+        np.maximum(1.0 - slope * zc + smile * zc * zc, MIN_SMILE_MULT), MAX_SMILE_MULT
     )
+    sigma = group_atm[rows] * mult
     return years, sigma, z

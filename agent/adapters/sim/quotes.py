@@ -28,11 +28,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
-from agent.adapters.sim.market_rng import U64Array, combine, hash_uniform
+from agent.adapters.sim.market_rng import U64Array, combine, hash_uniform, mix64
 from agent.adapters.sim.universe import LiquidityTier
 
 FloatArray = npt.NDArray[np.float64]
@@ -93,110 +92,12 @@ def tick_size(tier: LiquidityTier, price_usd: float) -> float:
     return (q.tick_small_cents if price_usd < 3.0 else q.tick_large_cents) / 100.0
 
 
-# --------------------------------------------------------------------------- kernel
+# --------------------------------------------------------------------------- quote engine
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_S30 = np.uint64(30)
-_S27 = np.uint64(27)
-_S31 = np.uint64(31)
-_S11 = np.uint64(11)
 _SALT_SIZE = np.uint64(0x5151)
 _SALT_KIND = np.uint64(0x7171)
-
-
-@numba.njit(cache=True)
-def _mix(x: np.uint64) -> np.uint64:
-    z = x + _GOLDEN
-    z = (z ^ (z >> _S30)) * _M1
-    z = (z ^ (z >> _S27)) * _M2
-    return z ^ (z >> _S31)
-
-
-@numba.njit(cache=True)
-def _unit(h: np.uint64) -> float:
-    return float(h >> _S11) / 9007199254740992.0
-
-
-@numba.njit(cache=True)
-def _quote_kernel(  # type: ignore[no-untyped-def]  # noqa: PLR0917
-    price,
-    spot,
-    strike,
-    is_call,
-    z,
-    years,
-    contract_id,
-    minute_key,
-    base_pct,
-    min_width,
-    min_ask,
-    tick_small_c,
-    tick_large_c,
-    width_mult,
-    bad_rate,
-    size_lo,
-    size_hi,
-    bid,
-    ask,
-    bid_size,
-    ask_size,
-    bad_kind,
-    stale_lag,
-    fair,
-):
-    n = price.shape[0]
-    for i in range(n):
-        s = spot[0] if spot.shape[0] == 1 else spot[i]
-        intrinsic = max(s - strike[i], 0.0) if is_call[i] else max(strike[i] - s, 0.0)
-        f = max(price[i], intrinsic)  # American floor
-        fair[i] = f
-        dte_days = years[i] * 365.0
-        pct = base_pct * (1.0 + 0.35 * abs(z[i])) * (1.0 + 0.6 / math.sqrt(dte_days + 0.25))
-        width = max(pct * width_mult * f, min_width)
-        lo = (f - 0.5 * width) * 100.0
-        hi = (f + 0.5 * width) * 100.0
-        tick_b = tick_small_c if lo < 300.0 else tick_large_c
-        b_c = math.floor(lo / tick_b + 1e-7) * tick_b
-        b_c = max(b_c, 0.0)
-        tick_a = tick_small_c if hi < 300.0 else tick_large_c
-        a_c = math.ceil(hi / tick_a - 1e-7) * tick_a
-        if b_c <= 0.0:
-            # no bid: market makers offer at about twice fair value, at least the minimum
-            a_c = math.ceil(2.0 * f * 100.0 / tick_a - 1e-7) * tick_a
-        a_c = max(a_c, min_ask * 100.0)
-        if a_c <= b_c:
-            a_c = b_c + tick_a
-        h = _mix(contract_id[i] ^ _mix(minute_key))
-        hs = _mix(h ^ _SALT_SIZE)
-        span = size_hi - size_lo + 1
-        bs = float(size_lo + (hs % np.uint64(span)))
-        as_ = float(size_lo + (_mix(hs) % np.uint64(span)))
-        if b_c <= 0.0:
-            bs = 0.0
-        kind = 0
-        lag = 0
-        u = _unit(h)
-        if u < bad_rate:
-            v = u / bad_rate
-            if v < 0.4:
-                kind = 1
-                lag = 1 + int(_mix(h ^ _SALT_KIND) % np.uint64(15))
-            elif v < 0.7:
-                kind = 2
-                b_c = a_c + tick_a
-                bs = max(bs, 1.0)
-            else:
-                kind = 3
-                b_c = 0.0
-                bs = 0.0
-        bid[i] = b_c / 100.0
-        ask[i] = a_c / 100.0
-        bid_size[i] = bs
-        ask_size[i] = as_
-        bad_kind[i] = kind
-        stale_lag[i] = lag
+_STALE_BELOW = STALE_SHARE
+_CROSSED_BELOW = STALE_SHARE + CROSSED_SHARE
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,40 +135,61 @@ def make_quotes(
     draw.
     """
     q = TIER_QUOTING[tier]
+    price = np.asarray(price, dtype=np.float64)
+    spot = np.asarray(spot_usd, dtype=np.float64).reshape(-1)
+    strike = np.asarray(strike_usd, dtype=np.float64)
+    calls = np.asarray(is_call, dtype=np.bool_)
+    tick_small_c = float(q.tick_small_cents)
+    tick_large_c = float(q.tick_large_cents)
+
+    intrinsic = np.where(calls, np.maximum(spot - strike, 0.0), np.maximum(strike - spot, 0.0))
+    fair = np.maximum(price, intrinsic)  # American floor
+    dte_days = np.asarray(years, dtype=np.float64) * 365.0
+    pct = q.base_pct * (1.0 + 0.35 * np.abs(z)) * (1.0 + 0.6 / np.sqrt(dte_days + 0.25))
+    width = np.maximum(pct * width_mult * fair, q.min_width)
+    # in cents from here on
+    lo = (fair - 0.5 * width) * 100.0
+    hi = (fair + 0.5 * width) * 100.0
+    tick_b = np.where(lo < 300.0, tick_small_c, tick_large_c)
+    bid_c = np.maximum(np.floor(lo / tick_b + 1e-7) * tick_b, 0.0) + 0.0  # + 0.0: no -0.0
+    tick_a = np.where(hi < 300.0, tick_small_c, tick_large_c)
+    ask_c = np.ceil(hi / tick_a - 1e-7) * tick_a
+    no_bid = bid_c <= 0.0
+    # no bid: market makers offer at about twice fair value, at least the minimum
+    ask_c = np.where(no_bid, np.ceil(2.0 * fair * 100.0 / tick_a - 1e-7) * tick_a, ask_c)
+    ask_c = np.maximum(ask_c, q.min_ask * 100.0)
+    ask_c = np.where(ask_c <= bid_c, bid_c + tick_a, ask_c)
+
+    # sizes and the bad-quote draw: hashes of (contract, minute)
+    minute_hash = mix64(np.array([minute_key & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))
+    h = mix64(np.asarray(contract_id, dtype=np.uint64) ^ minute_hash)
+    h_size = mix64(h ^ _SALT_SIZE)
+    span = np.uint64(q.size_hi - q.size_lo + 1)
+    bid_size = (h_size % span).astype(np.float64) + q.size_lo
+    ask_size = (mix64(h_size) % span).astype(np.float64) + q.size_lo
+    bid_size[no_bid] = 0.0
     n = len(price)
-    bid = np.empty(n)
-    ask = np.empty(n)
-    bid_size = np.empty(n)
-    ask_size = np.empty(n)
-    bad_kind = np.empty(n, dtype=np.int8)
-    stale_lag = np.empty(n, dtype=np.int64)
-    fair = np.empty(n)
-    _quote_kernel(
-        np.ascontiguousarray(price, dtype=np.float64),
-        np.ascontiguousarray(spot_usd, dtype=np.float64).reshape(-1),
-        np.ascontiguousarray(strike_usd, dtype=np.float64),
-        np.ascontiguousarray(is_call, dtype=np.bool_),
-        np.ascontiguousarray(z, dtype=np.float64),
-        np.ascontiguousarray(years, dtype=np.float64),
-        np.ascontiguousarray(contract_id, dtype=np.uint64),
-        np.uint64(minute_key & 0xFFFFFFFFFFFFFFFF),
-        q.base_pct,
-        q.min_width,
-        q.min_ask,
-        float(q.tick_small_cents),
-        float(q.tick_large_cents),
-        width_mult,
-        bad_quote_rate,
-        q.size_lo,
-        q.size_hi,
-        bid,
-        ask,
-        bid_size,
-        ask_size,
-        bad_kind,
-        stale_lag,
-        fair,
-    )
+    bad_kind = np.zeros(n, dtype=np.int8)
+    stale_lag = np.zeros(n, dtype=np.int64)
+    u = hash_uniform(h)
+    bad = np.flatnonzero(u < bad_quote_rate)
+    if len(bad):
+        v = u[bad] / bad_quote_rate
+        stale = bad[v < _STALE_BELOW]
+        crossed = bad[(v >= _STALE_BELOW) & (v < _CROSSED_BELOW)]
+        zero_bid = bad[v >= _CROSSED_BELOW]
+        bad_kind[stale] = BAD_STALE
+        stale_lag[stale] = 1 + (mix64(h[stale] ^ _SALT_KIND) % np.uint64(MAX_STALE_MINUTES)).astype(
+            np.int64
+        )
+        bad_kind[crossed] = BAD_CROSSED
+        bid_c[crossed] = ask_c[crossed] + tick_a[crossed]
+        bid_size[crossed] = np.maximum(bid_size[crossed], 1.0)
+        bad_kind[zero_bid] = BAD_ZERO_BID
+        bid_c[zero_bid] = 0.0
+        bid_size[zero_bid] = 0.0
+    bid = bid_c / 100.0
+    ask = ask_c / 100.0
     return QuoteArrays(bid, ask, bid_size, ask_size, bad_kind, stale_lag, fair)
 
 

@@ -44,7 +44,7 @@ from agent.domain import (
 from agent.engine import Engine
 from agent.factories import World, build_world
 from agent.local import LocalServices
-from agent.pricing import enrich_chain
+from agent.pricing.chain import enrich_chain
 from agent.signals import strategy_context
 from agent.strategies import strategy_for
 

@@ -33,7 +33,8 @@ from agent.domain import (
 )
 from agent.marketdata.service import MarketDataService
 from agent.monitor import MonitorService
-from agent.pricing import bs_price, time_to_expiry_years
+from agent.pricing.bsm import bs_price
+from agent.pricing.chain import time_to_expiry_years
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 """Monday 2 March 2026, 10:00 ET."""

@@ -24,7 +24,7 @@ from agent.monitor.assigned import (
     plan_assigned,
     stock_sell_bound,
 )
-from agent.pricing import enrich_chain
+from agent.pricing.chain import enrich_chain
 from tests.unit.monitor.helpers import NOW, RATE, SYMBOL, leg, synthetic_chain, trade
 
 

@@ -19,7 +19,8 @@ from agent.monitor.marks import (
     quote_problem,
     units_of,
 )
-from agent.pricing import bs_greeks, implied_vol, time_to_expiry_years
+from agent.pricing.bsm import bs_greeks, implied_vol
+from agent.pricing.chain import time_to_expiry_years
 from agent.pricing.units import theta_per_day, vega_per_vol_point
 from tests.unit.monitor.helpers import (
     EXPIRY,

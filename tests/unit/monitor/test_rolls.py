@@ -24,8 +24,7 @@ from agent.execution.intents import candidate_legs, closing_leg, mleg_compatible
 from agent.execution.walker import net_quote
 from agent.monitor.marks import MarkInput, StockQuote, mark_trades
 from agent.monitor.rolls import RollSearch, find_roll
-from agent.pricing import enrich_chain
-from agent.pricing.chain import EnrichedChain
+from agent.pricing.chain import EnrichedChain, enrich_chain
 from agent.signals import strategy_context
 from agent.strategies import strategy_for
 from tests.unit.monitor.helpers import NOW, RATE, leg, make_settings, synthetic_chain, trade

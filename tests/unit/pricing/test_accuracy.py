@@ -19,8 +19,8 @@ import math
 import numpy as np
 import pytest
 
-from agent.pricing import IvStatus, bs_greeks, bs_price, implied_vol_with_status
 from agent.pricing._kernels import mills_ratio, norm_cdf
+from agent.pricing.bsm import IvStatus, bs_greeks, bs_price, implied_vol_with_status
 from tests.unit.pricing.reference import bsm_reference, reference_grid
 
 EPS = np.finfo(np.float64).eps

@@ -7,14 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from agent.pricing import (
-    IvStatus,
-    _kernels,
-    bs_greeks,
-    bs_price,
-    implied_vol,
-    implied_vol_with_status,
-)
+from agent.pricing import _kernels
+from agent.pricing.bsm import IvStatus, bs_greeks, bs_price, implied_vol, implied_vol_with_status
 
 
 def test_hull_textbook_example() -> None:

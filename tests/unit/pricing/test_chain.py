@@ -11,16 +11,9 @@ import pytest
 from agent.calendar import ET, market_calendar
 from agent.domain import OptionChain
 from agent.errors import DataError
-from agent.pricing import (
-    ChainFlag,
-    IvStatus,
-    bs_greeks,
-    bs_price,
-    enrich_chain,
-    implied_vol,
-    liquidity_score,
-    time_to_expiry_years,
-)
+from agent.pricing.bsm import IvStatus, bs_greeks, bs_price, implied_vol
+from agent.pricing.chain import ChainFlag, enrich_chain, time_to_expiry_years
+from agent.pricing.liquidity import liquidity_score
 
 AS_OF = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # Monday 10:00 ET
 SPOT, RATE, YIELD = 100.0, 0.04, 0.01

@@ -9,17 +9,14 @@ import numpy as np
 import pytest
 
 from agent.domain import OptionChain
-from agent.pricing import (
-    IvRankStatus,
-    atm_iv,
-    bs_price,
-    enrich_chain,
-    iv_rank,
-    liquidity_score,
+from agent.pricing.bsm import bs_price
+from agent.pricing.chain import enrich_chain, time_to_expiry_years
+from agent.pricing.ivrank import IvRankStatus, atm_iv, iv_rank
+from agent.pricing.liquidity import liquidity_score
+from agent.pricing.units import (
     rho_per_pct,
     theta_per_day,
     theta_per_year,
-    time_to_expiry_years,
     vega_per_unit_vol,
     vega_per_vol_point,
 )

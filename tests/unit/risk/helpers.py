@@ -34,7 +34,7 @@ from agent.domain import (
     TradeMark,
     TradeStatus,
 )
-from agent.pricing import bs_greeks
+from agent.pricing.bsm import bs_greeks
 from agent.risk import RiskService
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)

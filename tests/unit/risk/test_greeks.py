@@ -13,7 +13,7 @@ from agent.calendar import et_datetime, market_calendar
 from agent.clock import SimClock
 from agent.config import RiskSettings
 from agent.domain import Greeks, OptionRight, OrderPurpose, Side
-from agent.pricing import bs_price
+from agent.pricing.bsm import bs_price
 from agent.risk.book import Exposure, roll_remainder
 from agent.risk.greeks import (
     ExposureLeg,

@@ -4,6 +4,7 @@ open interest and volume, consistency between chains and top of book, determinis
 from __future__ import annotations
 
 import itertools
+import math
 from datetime import date, time, timedelta
 
 import numpy as np
@@ -12,12 +13,19 @@ import pytest
 from agent.adapters.sim.market import MarketModel
 from agent.adapters.sim.market_config import MarketConfig
 from agent.adapters.sim.market_paths import Regime
-from agent.adapters.sim.quotes import BAD_CROSSED, BAD_NONE, BAD_STALE, BAD_ZERO_BID
+from agent.adapters.sim.quotes import (
+    BAD_CROSSED,
+    BAD_NONE,
+    BAD_STALE,
+    BAD_ZERO_BID,
+    TIER_QUOTING,
+    make_quotes,
+)
 from agent.adapters.sim.universe import LiquidityTier
 from agent.calendar import et_datetime
 from agent.domain.contracts import parse_occ
 from agent.domain.market import OptionChain
-from agent.pricing import implied_vol
+from agent.pricing.bsm import implied_vol
 
 DAY = date(2026, 3, 2)
 FAR = DAY + timedelta(days=60)
@@ -278,7 +286,7 @@ def test_contracts_disappear_when_they_expire(clean: MarketModel) -> None:
     assert str(expiring[0]) in clean.top_of_book([str(expiring[0])], at(expiry, 15, 59))
 
 
-def test_quotes_are_priced_from_the_surface_with_our_kernels(clean: MarketModel) -> None:
+def test_quotes_are_priced_from_the_surface_with_bsm(clean: MarketModel) -> None:
     when = at(DAY, 12)
     book, block = clean.quote_block("AAPL", when)
     listing = book.listing
@@ -403,7 +411,7 @@ def test_occ_symbols_of_the_chain_parse(clean: MarketModel) -> None:
         )
 
 
-def test_the_fused_surface_kernel_matches_the_reference_formula() -> None:
+def test_the_grouped_surface_matches_the_reference_formula() -> None:
     from agent.adapters.sim.market_surface import strike_vols, strike_vols_grouped
 
     rng = np.random.default_rng(3)
@@ -438,6 +446,118 @@ def test_the_fused_surface_kernel_matches_the_reference_formula() -> None:
     rows = np.flatnonzero(group == 2)
     order = np.argsort(strikes[rows])
     assert sigma[rows][order][0] > sigma[rows][order][len(rows) // 2]
+
+
+def _reference_quote(  # noqa: PLR0917
+    price: float,
+    spot: float,
+    strike: float,
+    is_call: bool,
+    z: float,
+    years: float,
+    contract_id: int,
+    minute_key: int,
+    tier: LiquidityTier,
+    width_mult: float,
+    bad_rate: float,
+) -> tuple[float, float, float, float, int, int]:
+    """One contract's quote, written out per element (the formulas of the quotes module
+    docstring; the simulator's former compiled kernel): the vectorised engine must give
+    exactly these numbers."""
+    mask = (1 << 64) - 1
+
+    def mix(x: int) -> int:
+        z_ = (x + 0x9E3779B97F4A7C15) & mask
+        z_ = ((z_ ^ (z_ >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z_ = ((z_ ^ (z_ >> 27)) * 0x94D049BB133111EB) & mask
+        return z_ ^ (z_ >> 31)
+
+    q = TIER_QUOTING[tier]
+    small, large = float(q.tick_small_cents), float(q.tick_large_cents)
+    fair = max(price, max(spot - strike, 0.0) if is_call else max(strike - spot, 0.0))
+    pct = q.base_pct * (1.0 + 0.35 * abs(z)) * (1.0 + 0.6 / math.sqrt(years * 365.0 + 0.25))
+    width = max(pct * width_mult * fair, q.min_width)
+    lo, hi = (fair - 0.5 * width) * 100.0, (fair + 0.5 * width) * 100.0
+    tick_b = small if lo < 300.0 else large
+    bid_c = max(math.floor(lo / tick_b + 1e-7) * tick_b, 0.0)
+    tick_a = small if hi < 300.0 else large
+    ask_c = math.ceil(hi / tick_a - 1e-7) * tick_a
+    if bid_c <= 0.0:
+        ask_c = math.ceil(2.0 * fair * 100.0 / tick_a - 1e-7) * tick_a
+    ask_c = max(ask_c, q.min_ask * 100.0)
+    if ask_c <= bid_c:
+        ask_c = bid_c + tick_a
+    h = mix(contract_id ^ mix(minute_key & mask))
+    h_size = mix(h ^ 0x5151)
+    span = q.size_hi - q.size_lo + 1
+    bid_size = 0.0 if bid_c <= 0.0 else float(q.size_lo + h_size % span)
+    ask_size = float(q.size_lo + mix(h_size) % span)
+    kind, lag = BAD_NONE, 0
+    u = (h >> 11) / 9007199254740992.0
+    if u < bad_rate:
+        v = u / bad_rate
+        if v < 0.4:
+            kind, lag = BAD_STALE, 1 + mix(h ^ 0x7171) % 15
+        elif v < 0.7:
+            kind, bid_c, bid_size = BAD_CROSSED, ask_c + tick_a, max(bid_size, 1.0)
+        else:
+            kind, bid_c, bid_size = BAD_ZERO_BID, 0.0, 0.0
+    return bid_c / 100.0, ask_c / 100.0, bid_size, ask_size, kind, lag
+
+
+@pytest.mark.parametrize("tier", list(LiquidityTier))
+def test_the_quote_engine_matches_the_per_contract_formulas_exactly(tier: LiquidityTier) -> None:
+    rng = np.random.default_rng(int(tier))
+    n = 3000
+    spot = float(rng.lognormal(np.log(100.0), 0.8))
+    strike = np.round(spot * rng.lognormal(0.0, 0.3, n), 1)
+    price = rng.lognormal(-1.0, 2.0, n) * (rng.random(n) > 0.1)
+    is_call = rng.random(n) < 0.5
+    z = rng.normal(0.0, 2.0, n)
+    years = rng.uniform(1e-6, 2.0, n)
+    contract_id = rng.integers(0, 2**63, n, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    minute_key = int(rng.integers(0, 2**62)) * 4 + 3
+    for width_mult, bad_rate in ((1.0, 0.0), (1.5, 0.05), (2.0, 1.0)):
+        quotes = make_quotes(
+            price=price,
+            spot_usd=spot,
+            strike_usd=strike,
+            is_call=is_call,
+            z=z,
+            years=years,
+            contract_id=contract_id,
+            minute_key=minute_key,
+            tier=tier,
+            width_mult=width_mult,
+            bad_quote_rate=bad_rate,
+        )
+        for i in range(n):
+            want = _reference_quote(
+                float(price[i]),
+                spot,
+                float(strike[i]),
+                bool(is_call[i]),
+                float(z[i]),
+                float(years[i]),
+                int(contract_id[i]),
+                minute_key,
+                tier,
+                width_mult,
+                bad_rate,
+            )
+            got = (
+                quotes.bid[i],
+                quotes.ask[i],
+                quotes.bid_size[i],
+                quotes.ask_size[i],
+                int(quotes.bad_kind[i]),
+                int(quotes.stale_lag_min[i]),
+            )
+            assert got == want, (i, got, want)
+        assert np.array_equal(
+            quotes.fair,
+            np.maximum(price, np.where(is_call, spot - strike, strike - spot).clip(0.0)),
+        )
 
 
 def test_concurrent_callers_see_the_same_quotes() -> None:

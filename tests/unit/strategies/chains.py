@@ -35,7 +35,7 @@ from agent.domain import (
     UnderlyingSnapshot,
     format_occ,
 )
-from agent.pricing import bs_greeks, bs_price
+from agent.pricing.bsm import bs_greeks, bs_price
 from agent.pricing.chain import EnrichedChain, enrich_chain, time_to_expiry_years
 from agent.strategies.base import StrategyContext
 

@@ -20,7 +20,7 @@ from agent.domain import (
     Side,
     StructureKind,
 )
-from agent.pricing import bs_price
+from agent.pricing.bsm import bs_price
 from agent.strategies import BullPutSpread, strategy_for
 from agent.strategies.model import norm_cdf
 from tests.unit.strategies.chains import (

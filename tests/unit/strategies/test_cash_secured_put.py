@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from agent.domain import DecisionOutcome, PositionIntent, Side, StructureKind
-from agent.pricing import bs_price
+from agent.pricing.bsm import bs_price
 from agent.strategies import strategy_for
 from tests.unit.strategies.chains import (
     RATE,

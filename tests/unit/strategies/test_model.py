@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy import integrate
 
-from agent.pricing import bs_price
+from agent.pricing.bsm import bs_price
 from agent.strategies import model
 
 
