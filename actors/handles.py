@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import ray
 from ray import ObjectRef
@@ -52,8 +52,12 @@ from agent.domain import (
     UnderlyingSnapshot,
     WorkReport,
 )
+from agent.errors import DataError
 from agent.marketdata.governor import Priority
 from agent.ports import OrderQueryStatus
+
+if TYPE_CHECKING:
+    from agent.pricing.enriched import EnrichedChain
 
 T = TypeVar("T")
 
@@ -300,6 +304,60 @@ class ExchangeMarketData:
     def get_market_context(self, *, start: date, end: date) -> MarketContext:
         result: MarketContext = self._call("get_market_context", start=start, end=end)
         return result
+
+
+class ScannerEnricher:
+    """The :class:`agent.ports.ChainEnricher` over the scanner actors (blocking calls, made
+    from the Monitor's worker thread): roll and covered-call searches have their chain
+    enriched where the kernels already live, so the Monitor never loads numba. Scanners are
+    looked up at the first call and used in turn; one that fails (e.g. restarting after a
+    crash) hands the chain to the next, and when none answers the search gets a
+    ``DataError`` (it is tried again on the next pass). A scanner busy with a scan answers
+    after it (a full 100-symbol fan-out takes under a second)."""
+
+    def __init__(self, namespace: str, *, timeout_s: float = 30.0) -> None:
+        self._namespace = namespace
+        self._timeout_s = timeout_s
+        self._actors: list[ActorHandle[Any]] = []
+        self._next = 0
+
+    def _scanners(self) -> list[ActorHandle[Any]]:
+        if not self._actors:
+            while exists(ActorName.SCANNER, self._namespace, len(self._actors)):
+                self._actors.append(lookup(ActorName.SCANNER, self._namespace, len(self._actors)))
+        return self._actors
+
+    def __call__(
+        self,
+        chain: OptionChain,
+        spot: float,
+        rate: float,
+        dividend_yield: float,
+        as_of: datetime,
+        *,
+        max_quote_age_s: float = 300.0,
+        vendor_iv_tolerance: float = 0.02,
+    ) -> EnrichedChain:
+        actors = self._scanners()
+        failures: list[str] = []
+        for _ in actors:
+            actor = actors[self._next % len(actors)]
+            self._next += 1
+            ref: ObjectRef[EnrichedChain] = actor.enrich.remote(
+                chain, spot, rate, dividend_yield, as_of, max_quote_age_s, vendor_iv_tolerance
+            )
+            try:
+                result: EnrichedChain = get(ref, timeout_s=self._timeout_s)
+            except DataError:
+                raise
+            except Exception as exc:  # a dead, restarting or slow scanner: try the next
+                failures.append(f"{type(exc).__name__}: {exc}"[:200])
+                continue
+            return result
+        raise DataError(
+            f"no scanner enriched the chain of {chain.underlying}: "
+            + ("; ".join(failures) or f"no scanner in namespace {self._namespace}")
+        )
 
 
 # --------------------------------------------------------------------------- governor

@@ -2,7 +2,10 @@
 
 Async shell; the service runs on one worker thread with this process's own market data
 service (quotes are never cached, so nothing is lost by not sharing MarketData's cache). It
-rebuilds from the store on every pass: a restart loses nothing."""
+rebuilds from the store on every pass: a restart loses nothing. Marks price with
+:mod:`agent.pricing.closed_form` (numpy); roll and covered-call searches have their chains
+enriched by a scanner (:class:`~actors.handles.ScannerEnricher`): the process never loads
+numba."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import ray
 
 from actors.base import AsyncShell
+from actors.handles import ScannerEnricher
 from agent.config import AgentSettings
 from agent.domain import MonitorReport, TradingState
 from agent.marketdata.service import MarketDataService
@@ -40,6 +44,7 @@ class MonitorShell(AsyncShell):
             store=runtime.store,
             clock=runtime.clock,
             settings=settings,
+            enrich=ScannerEnricher(namespace),
         )
 
     async def run(self, state: TradingState) -> MonitorReport:

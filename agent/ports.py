@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from agent.clock import Clock
 from agent.domain import (
@@ -48,6 +48,9 @@ from agent.domain import (
     UnderlyingSnapshot,
     WalkStep,
 )
+
+if TYPE_CHECKING:
+    from agent.pricing.enriched import EnrichedChain
 
 __all__ = [
     "AccountSnapshotRepository",
@@ -159,6 +162,26 @@ class MarketData(Protocol):
 
 class Alerts(Protocol):
     def send(self, *, level: AlertLevel, title: str, body: str) -> None: ...
+
+
+# --------------------------------------------------------------------------- pricing
+
+
+class ChainEnricher(Protocol):
+    """Enriches one chain, with :func:`agent.pricing.chain.enrich_chain`'s signature and
+    errors (``DataError`` when it cannot)."""
+
+    def __call__(
+        self,
+        chain: OptionChain,
+        spot: float,
+        rate: float,
+        dividend_yield: float,
+        as_of: datetime,
+        *,
+        max_quote_age_s: float = ...,
+        vendor_iv_tolerance: float = ...,
+    ) -> EnrichedChain: ...
 
 
 # --------------------------------------------------------------------------- store

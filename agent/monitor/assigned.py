@@ -49,7 +49,7 @@ from agent.domain import (
     Trade,
     TradingState,
 )
-from agent.pricing.chain import ChainFlag, EnrichedChain
+from agent.pricing.enriched import ChainFlag, EnrichedChain
 
 __all__ = [
     "STOCK_SELL_BOUND_PCT_OF_BID",

@@ -80,7 +80,7 @@ from agent.domain import (
     TradeMark,
 )
 from agent.execution.intents import mleg_compatible
-from agent.pricing.chain import EnrichedChain
+from agent.pricing.enriched import EnrichedChain
 from agent.strategies.base import Strategy, StrategyContext
 from agent.strategies.common import leg_price, to_decimal
 from agent.strategies.iron_condor import tested_side

@@ -73,8 +73,8 @@ from agent.monitor.manual import drop_manual_requests, pending_manual_closes
 from agent.monitor.marks import MarkInput, MarkResult, StockQuote, mark_trades
 from agent.monitor.rolls import RollSearch, find_roll
 from agent.monitor.rules import early_assignment_risk, pin_risk
-from agent.ports import Alerts, Store
-from agent.pricing.chain import EnrichedChain, enrich_chain
+from agent.ports import Alerts, ChainEnricher, Store
+from agent.pricing.enriched import EnrichedChain
 from agent.signals import strategy_context
 from agent.strategies import strategy_for
 from agent.strategies.base import Strategy
@@ -161,8 +161,14 @@ class MonitorService:
         settings: AgentSettings,
         alerts: Alerts,
         calendar: MarketCalendar,
+        enrich: ChainEnricher | None = None,
     ) -> None:
+        """``enrich``: how roll and covered-call searches enrich a chain; by default the
+        kernels in this process (:func:`agent.pricing.chain.enrich_chain`, loaded at the
+        first search). The actor system passes the scanner pool's, so the Monitor process
+        never loads numba."""
         self.market = market
+        self._enrich = enrich
         self.store = store
         self.clock = clock
         self.settings = settings
@@ -506,8 +512,12 @@ class MonitorService:
         )
 
     def _enriched(self, symbol: str, spot: float, now: datetime) -> EnrichedChain:
+        if self._enrich is None:
+            from agent.pricing.chain import enrich_chain  # noqa: PLC0415 - loads numba
+
+            self._enrich = enrich_chain
         md = self.settings.market_data
-        return enrich_chain(
+        return self._enrich(
             self.market.chain(symbol),
             spot,
             md.risk_free_rate,

@@ -35,18 +35,19 @@ from agent.pricing._kernels import (
     solve_lockstep,
     solve_normalized,
 )
+from agent.pricing.enriched import ChainFlag
 from agent.pricing.liquidity import liquidity_score_scalar
 
-FLAG_CROSSED = 1 << 0
-FLAG_ZERO_BID = 1 << 1
-FLAG_NO_QUOTE = 1 << 2
-FLAG_STALE = 1 << 3
-FLAG_NO_IV = 1 << 4
-FLAG_BELOW_INTRINSIC = 1 << 5
-FLAG_ABOVE_UPPER_BOUND = 1 << 6
-FLAG_EXPIRED = 1 << 7
-FLAG_VENDOR_IV_MISMATCH = 1 << 8
-FLAG_VENDOR_DELTA_MISMATCH = 1 << 9
+FLAG_CROSSED = int(ChainFlag.CROSSED)
+FLAG_ZERO_BID = int(ChainFlag.ZERO_BID)
+FLAG_NO_QUOTE = int(ChainFlag.NO_QUOTE)
+FLAG_STALE = int(ChainFlag.STALE)
+FLAG_NO_IV = int(ChainFlag.NO_IV)
+FLAG_BELOW_INTRINSIC = int(ChainFlag.BELOW_INTRINSIC)
+FLAG_ABOVE_UPPER_BOUND = int(ChainFlag.ABOVE_UPPER_BOUND)
+FLAG_EXPIRED = int(ChainFlag.EXPIRED)
+FLAG_VENDOR_IV_MISMATCH = int(ChainFlag.VENDOR_IV_MISMATCH)
+FLAG_VENDOR_DELTA_MISMATCH = int(ChainFlag.VENDOR_DELTA_MISMATCH)
 
 PARALLEL_MIN_CONTRACTS = 4_000
 """Chains at least this long use the threaded kernel. A typical chain (hundreds to a few

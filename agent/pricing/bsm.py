@@ -28,7 +28,6 @@ max(±(S e^-qT - K e^-rT), 0) with gamma = vega = 0. NaN or infinite inputs, ``S
 
 from __future__ import annotations
 
-from enum import IntEnum
 from typing import cast
 
 import numpy as np
@@ -36,6 +35,9 @@ import numpy.typing as npt
 
 from agent.pricing import _kernels
 from agent.pricing.closed_form import Greeks
+from agent.pricing.enriched import IvStatus
+
+__all__ = ["Greeks", "IvStatus", "bs_greeks", "bs_price", "implied_vol", "implied_vol_with_status"]
 
 FloatArray = npt.NDArray[np.float64]
 StatusArray = npt.NDArray[np.uint8]
@@ -44,27 +46,6 @@ ArrayLike = npt.ArrayLike
 PARALLEL_MIN_SIZE = 20_000
 """Arrays at least this long run on the multi-threaded kernels (numba ``prange``); smaller
 ones (a single chain) stay on one thread, where thread start-up would cost more than it saves."""
-
-
-class IvStatus(IntEnum):
-    """Why an implied vol is (or is not) available, per element."""
-
-    OK = _kernels.STATUS_OK
-    """Solved; also a price at the discounted forward intrinsic value (vol 0.0), within the
-    rounding noise of F - K (8 ulps of F + price e^rT)."""
-    BELOW_INTRINSIC = _kernels.STATUS_BELOW_INTRINSIC
-    """Price below the discounted forward intrinsic value max(±(S e^-qT - K e^-rT), 0) by more
-    than rounding noise."""
-    ABOVE_UPPER_BOUND = _kernels.STATUS_ABOVE_UPPER_BOUND
-    """Price at or above the no-arbitrage bound (S e^-qT for a call, K e^-rT for a put)."""
-    NON_POSITIVE_PRICE = _kernels.STATUS_NON_POSITIVE_PRICE
-    """Price <= 0."""
-    EXPIRED = _kernels.STATUS_EXPIRED
-    """T == 0: no time value left to imply a vol from."""
-    NO_CONVERGENCE = _kernels.STATUS_NO_CONVERGENCE
-    """The solver did not converge (not expected; reported rather than guessed)."""
-    INVALID_INPUT = _kernels.STATUS_INVALID_INPUT
-    """NaN or infinite input, S <= 0, K <= 0 or T < 0."""
 
 
 def _as_flat(values: ArrayLike, shape: tuple[int, ...], dtype: type) -> npt.NDArray[np.generic]:

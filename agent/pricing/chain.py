@@ -38,10 +38,7 @@ Units: as :mod:`agent.pricing.bsm` (theta per year, vega per 1.00 vol, rho per 1
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from datetime import date, datetime, time
-from enum import IntFlag
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
@@ -49,132 +46,17 @@ import numpy.typing as npt
 from agent.domain import OptionChain
 from agent.errors import DataError
 from agent.pricing import _chain_kernel
-from agent.pricing.bsm import IvStatus
-
-FloatArray = npt.NDArray[np.float64]
-ET = ZoneInfo("America/New_York")
-EXPIRY_VALUATION_TIME_ET = time(16, 0)
-SECONDS_PER_YEAR = 365.0 * 86400.0
-
-
-class ChainFlag(IntFlag):
-    """Per-contract condition bits of an :class:`EnrichedChain` (``flags`` is uint32)."""
-
-    CROSSED = _chain_kernel.FLAG_CROSSED
-    ZERO_BID = _chain_kernel.FLAG_ZERO_BID
-    NO_QUOTE = _chain_kernel.FLAG_NO_QUOTE
-    STALE = _chain_kernel.FLAG_STALE
-    NO_IV = _chain_kernel.FLAG_NO_IV
-    BELOW_INTRINSIC = _chain_kernel.FLAG_BELOW_INTRINSIC
-    ABOVE_UPPER_BOUND = _chain_kernel.FLAG_ABOVE_UPPER_BOUND
-    EXPIRED = _chain_kernel.FLAG_EXPIRED
-    VENDOR_IV_MISMATCH = _chain_kernel.FLAG_VENDOR_IV_MISMATCH
-    VENDOR_DELTA_MISMATCH = _chain_kernel.FLAG_VENDOR_DELTA_MISMATCH
-
-
-FLAG_REASONS: dict[ChainFlag, str] = {
-    ChainFlag.CROSSED: "crossed quote (bid > ask)",
-    ChainFlag.ZERO_BID: "zero bid",
-    ChainFlag.NO_QUOTE: "no usable quote",
-    ChainFlag.STALE: "stale or undated quote",
-    ChainFlag.NO_IV: "no implied vol",
-    ChainFlag.BELOW_INTRINSIC: "mid below intrinsic value",
-    ChainFlag.ABOVE_UPPER_BOUND: "mid above no-arbitrage bound",
-    ChainFlag.EXPIRED: "expired",
-    ChainFlag.VENDOR_IV_MISMATCH: "vendor IV disagrees",
-    ChainFlag.VENDOR_DELTA_MISMATCH: "vendor delta disagrees",
-}
-"""Human-readable text per flag, for decision records."""
-
-_FLOAT_COLUMNS = (
-    "time_to_expiry_years",
-    "mid",
-    "spread_pct",
-    "iv",
-    "iv_bid",
-    "iv_ask",
-    "delta",
-    "gamma",
-    "vega",
-    "theta",
-    "rho",
-    "quote_age_s",
-    "liquidity",
-    "vendor_iv_diff",
-    "vendor_delta_diff",
+from agent.pricing.enriched import (
+    ET,
+    FLAG_REASONS,
+    FLOAT_COLUMNS,
+    ChainFlag,
+    EnrichedChain,
+    FloatArray,
+    time_to_expiry_years,
 )
-_ARRAY_COLUMNS = (*_FLOAT_COLUMNS, "dte_days", "iv_status", "flags")
 
-
-def time_to_expiry_years(as_of: datetime, expiry: date) -> float:
-    """Years of 365 days from ``as_of`` (aware) to 16:00 New York time on ``expiry`` (>= 0)."""
-    end = datetime.combine(expiry, EXPIRY_VALUATION_TIME_ET, ET)
-    return max(0.0, (end - as_of).total_seconds()) / SECONDS_PER_YEAR
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EnrichedChain:
-    """An option chain with model values per contract, as numpy columns aligned to ``chain``.
-
-    Units: ``time_to_expiry_years`` years (365 d); ``dte_days`` calendar days (int64); ``mid``
-    USD; ``spread_pct`` % of mid; ``iv*`` per sqrt(year); greeks as in
-    :class:`agent.pricing.bsm.Greeks` (theta per year, vega per 1.00 vol, rho per 1.00 rate);
-    ``quote_age_s`` seconds; ``liquidity`` 0-100; ``iv_status`` :class:`IvStatus` of the mid
-    IV (uint8); ``flags`` :class:`ChainFlag` bits (uint32). See the module docstring for the
-    NaN policy.
-    """
-
-    chain: OptionChain
-    spot: float
-    rate: float
-    dividend_yield: float
-    as_of: datetime
-    time_to_expiry_years: FloatArray
-    dte_days: npt.NDArray[np.int64]
-    mid: FloatArray
-    spread_pct: FloatArray
-    iv: FloatArray
-    iv_bid: FloatArray
-    iv_ask: FloatArray
-    iv_status: npt.NDArray[np.uint8]
-    delta: FloatArray
-    gamma: FloatArray
-    vega: FloatArray
-    theta: FloatArray
-    rho: FloatArray
-    quote_age_s: FloatArray
-    flags: npt.NDArray[np.uint32]
-    liquidity: FloatArray
-    vendor_iv_diff: FloatArray
-    vendor_delta_diff: FloatArray
-
-    def __len__(self) -> int:
-        return len(self.chain)
-
-    def take(self, index: npt.NDArray[np.intp] | npt.NDArray[np.bool_]) -> EnrichedChain:
-        """A new enriched chain with only the selected rows (boolean mask or integer index)."""
-        columns = {name: getattr(self, name)[index] for name in _ARRAY_COLUMNS}
-        return EnrichedChain(
-            chain=self.chain.take(index),
-            spot=self.spot,
-            rate=self.rate,
-            dividend_yield=self.dividend_yield,
-            as_of=self.as_of,
-            **columns,
-        )
-
-    def has_flag(self, flag: ChainFlag) -> npt.NDArray[np.bool_]:
-        """Boolean mask of the contracts with ``flag`` set."""
-        mask: npt.NDArray[np.bool_] = (self.flags & np.uint32(flag)) != 0
-        return mask
-
-    def reasons_for(self, i: int) -> list[str]:
-        """Human-readable descriptions of the flags set on contract ``i`` (for decision records)."""
-        bits = int(self.flags[i])
-        return [text for flag, text in FLAG_REASONS.items() if bits & flag]
-
-    def iv_status_of(self, i: int) -> IvStatus:
-        return IvStatus(int(self.iv_status[i]))
+__all__ = ["FLAG_REASONS", "ChainFlag", "EnrichedChain", "enrich_chain", "time_to_expiry_years"]
 
 
 def enrich_chain(
@@ -218,7 +100,7 @@ def enrich_chain(
     )
     today = np.datetime64(as_of.astimezone(ET).date(), "D")
     dte_days = (unique_expiries - today).astype(np.int64)[inverse]
-    floats = np.empty((len(_FLOAT_COLUMNS), n), dtype=np.float64)
+    floats = np.empty((len(FLOAT_COLUMNS), n), dtype=np.float64)
     floats[0] = years[inverse]
     iv_status = np.empty(n, dtype=np.uint8)
     flags = np.empty(n, dtype=np.uint32)
@@ -246,7 +128,7 @@ def enrich_chain(
         iv_status,
         flags,
     )
-    columns = dict(zip(_FLOAT_COLUMNS, floats, strict=True))
+    columns = dict(zip(FLOAT_COLUMNS, floats, strict=True))
     return EnrichedChain(
         chain=chain,
         spot=float(spot),

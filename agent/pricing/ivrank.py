@@ -25,7 +25,7 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
-from agent.pricing.chain import EnrichedChain
+from agent.pricing.enriched import EnrichedChain
 
 DAYS_PER_YEAR = 365.0
 

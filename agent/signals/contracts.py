@@ -19,7 +19,7 @@ import numpy as np
 
 from agent.config import UniverseSettings
 from agent.domain import Reason
-from agent.pricing.chain import ChainFlag, EnrichedChain
+from agent.pricing.enriched import ChainFlag, EnrichedChain
 from agent.strategies.base import BoolArray
 from agent.strategies.records import fmt
 

@@ -24,7 +24,7 @@ from agent.domain import (
     UnderlyingSnapshot,
 )
 from agent.errors import DataError
-from agent.pricing.chain import EnrichedChain, enrich_chain
+from agent.pricing.enriched import EnrichedChain
 from agent.pricing.ivrank import IvRankResult, atm_iv, iv_rank
 from agent.signals import universe
 from agent.signals.contracts import ContractScreen, screen_contracts, vendor_mismatches
@@ -84,6 +84,9 @@ def _spot(snapshot: UnderlyingSnapshot) -> float:
 
 
 def _scan(inp: ScanInput, settings: AgentSettings) -> SymbolScan:
+    # Imported here: the kernels load numba, which the Monitor (strategy_context only) skips.
+    from agent.pricing.chain import enrich_chain  # noqa: PLC0415
+
     u = settings.universe
     snapshot = inp.underlying
     symbol = snapshot.symbol

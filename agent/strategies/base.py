@@ -33,7 +33,7 @@ from agent.domain import (
     TradeMark,
     UnderlyingSnapshot,
 )
-from agent.pricing.chain import EnrichedChain
+from agent.pricing.enriched import EnrichedChain
 
 IntArray = npt.NDArray[np.intp]
 BoolArray = npt.NDArray[np.bool_]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from agent.config import BullPutSpreadSettings, UniverseSettings
 from agent.domain import Candidate, Reason, StructureKind
-from agent.pricing.chain import EnrichedChain
+from agent.pricing.enriched import EnrichedChain
 from agent.strategies import model
 from agent.strategies.base import ExpirySlice, StrategyContext
 from agent.strategies.common import (

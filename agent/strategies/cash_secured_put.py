@@ -19,7 +19,7 @@ from agent.domain import (
     StructureKind,
     TradeMark,
 )
-from agent.pricing.chain import EnrichedChain
+from agent.pricing.enriched import EnrichedChain
 from agent.strategies import model
 from agent.strategies.base import ExpirySlice, StrategyContext
 from agent.strategies.common import (

@@ -29,7 +29,7 @@ from agent.domain import (
     StructureKind,
     parse_occ,
 )
-from agent.pricing.chain import EnrichedChain
+from agent.pricing.enriched import EnrichedChain
 from agent.pricing.units import theta_per_day, vega_per_vol_point
 from agent.strategies import model, scoring
 from agent.strategies.base import STRIKE_TOLERANCE_USD, ExpirySlice, IntArray, StrategyContext

@@ -46,7 +46,7 @@ from agent.domain import (
     TradeMark,
 )
 from agent.errors import DataError
-from agent.pricing.chain import EnrichedChain
+from agent.pricing.enriched import EnrichedChain
 from agent.strategies import scoring
 from agent.strategies.base import ExpirySlice, StrategyContext
 from agent.strategies.common import candidate_metrics

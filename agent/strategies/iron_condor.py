@@ -27,7 +27,7 @@ from agent.domain import (
     Trade,
     TradeMark,
 )
-from agent.pricing.chain import EnrichedChain
+from agent.pricing.enriched import EnrichedChain
 from agent.strategies import model
 from agent.strategies.base import ExpirySlice, StrategyContext
 from agent.strategies.bull_put_spread import vertical_economics

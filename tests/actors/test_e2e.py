@@ -69,12 +69,12 @@ def test_two_simulated_days(ray_local: None, tmp_path: Path) -> None:
     # Every actor answered the heartbeat and none restarted.
     assert status["actors"], "no heartbeat recorded"
     assert all(a["up"] and a["restarts_seen"] == 0 for a in status["actors"].values())
-    # Memory: the quote engine and kernels (numba) load only where prices are computed (the
-    # simulated market: the exchange and MarketData's copy), and the pure scanners open no
-    # database.
+    # Memory: numba and the kernels load only in the scanners (the simulated market, Risk's
+    # stress test and the Monitor's marks price in numpy; the Monitor's roll searches have a
+    # scanner enrich their chain), and the pure scanners open no database.
     libraries = {name: set(a["libraries"]) for name, a in status["actors"].items()}
-    pricing = {"sim_exchange", "market_data", "scanner-0", "scanner-1", "monitor", "risk"}
-    assert {name for name, libs in libraries.items() if "numba" in libs} == pricing
+    kernels = {"scanner-0", "scanner-1"}
+    assert {name for name, libs in libraries.items() if "numba" in libs} == kernels
     assert {name for name, libs in libraries.items() if "sqlalchemy" not in libs} == {
         "scanner-0",
         "scanner-1",

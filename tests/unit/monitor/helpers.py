@@ -33,6 +33,7 @@ from agent.domain import (
 )
 from agent.marketdata.service import MarketDataService
 from agent.monitor import MonitorService
+from agent.ports import ChainEnricher
 from agent.pricing.bsm import bs_price
 from agent.pricing.chain import time_to_expiry_years
 
@@ -273,7 +274,9 @@ class Desk:
         return found
 
 
-def make_desk(tmp: Path, *overrides: str, at: datetime = NOW) -> Desk:
+def make_desk(
+    tmp: Path, *overrides: str, at: datetime = NOW, enrich: ChainEnricher | None = None
+) -> Desk:
     settings = make_settings(tmp, *overrides)
     clock = SimClock(at)
     store = open_store(settings.database_url)
@@ -284,7 +287,13 @@ def make_desk(tmp: Path, *overrides: str, at: datetime = NOW) -> Desk:
     )
     alerts = RecordingAlerts()
     service = MonitorService(
-        market=market, store=store, clock=clock, settings=settings, alerts=alerts, calendar=calendar
+        market=market,
+        store=store,
+        clock=clock,
+        settings=settings,
+        alerts=alerts,
+        calendar=calendar,
+        enrich=enrich,
     )
     return Desk(
         settings=settings, clock=clock, store=store, data=data, alerts=alerts, service=service

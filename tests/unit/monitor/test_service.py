@@ -7,10 +7,12 @@ from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from agent.calendar import et_datetime
 from agent.domain import (
     ExitReason,
+    OptionChain,
     OptionRight,
     OrderIntent,
     OrderLeg,
@@ -22,8 +24,11 @@ from agent.domain import (
     TradeStatus,
     TradingState,
 )
+from agent.errors import DataError
 from agent.monitor import request_manual_close
 from agent.monitor.manual import MANUAL_CLOSE_KEY, pending_manual_closes
+from agent.pricing.chain import enrich_chain
+from agent.pricing.enriched import EnrichedChain
 from tests.unit.monitor.helpers import (
     EXPIRY,
     NOW,
@@ -239,6 +244,52 @@ def test_early_assignment_risk_closes_when_no_roll_qualifies(tmp_path: Path) -> 
     (exit_,) = report.exits
     assert exit_.reason is ExitReason.EARLY_ASSIGNMENT_RISK
     assert "no acceptable roll" in exit_.detail
+
+
+def _threatened_spread_in(desk: Desk) -> None:
+    t = trade(qty=1, entry_net="-1.00")
+    desk.add(
+        t,
+        [
+            leg(t.trade_id, 95.0, Side.SELL, entry="1.50"),
+            leg(t.trade_id, 80.0, Side.BUY, entry="0.50"),
+        ],
+    )
+    desk.data.spot = 85.0
+    desk.data.quotes[occ(95)] = quote(occ(95), 9.98, 10.02)  # no time value left
+    bid, ask = model_quote(80.0, OptionRight.PUT, spot=85.0, iv=0.3)
+    desk.data.quotes[occ(80)] = quote(occ(80), bid, ask)
+    desk.data.chain = synthetic_chain(
+        spot=85.0, expiries=[EXPIRY, date(2026, 4, 2)], strikes=range(60, 111)
+    )
+
+
+def test_roll_searches_use_the_injected_enricher(tmp_path: Path) -> None:
+    """The actor system injects the scanner pool's enricher; a search that cannot get its
+    chain enriched rejects the roll (the pass goes on) and is tried again next pass."""
+    calls: list[str] = []
+
+    def recording(chain: OptionChain, *args: Any, **kwargs: Any) -> EnrichedChain:
+        calls.append(chain.underlying)
+        return enrich_chain(chain, *args, **kwargs)
+
+    desk = make_desk(tmp_path, "strategies.bull_put_spread.stop_loss_multiple=10", enrich=recording)
+    _threatened_spread_in(desk)
+    (exit_,) = desk.service.run(TradingState.ACTIVE).exits
+    assert calls == [desk.data.chain.underlying]
+    assert "no acceptable roll" in exit_.detail
+
+    def unavailable(chain: OptionChain, *args: Any, **kwargs: Any) -> EnrichedChain:
+        raise DataError("no scanner enriched the chain")
+
+    (tmp_path / "b").mkdir()
+    other = make_desk(
+        tmp_path / "b", "strategies.bull_put_spread.stop_loss_multiple=10", enrich=unavailable
+    )
+    _threatened_spread_in(other)
+    (exit_,) = other.service.run(TradingState.ACTIVE).exits
+    assert exit_.reason is ExitReason.EARLY_ASSIGNMENT_RISK
+    assert "no scanner enriched the chain" in exit_.detail
 
 
 def test_pin_risk_fires_on_expiry_day_even_without_option_quotes(tmp_path: Path) -> None:
