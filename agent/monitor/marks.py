@@ -1,8 +1,11 @@
 """Marks: every open leg re-priced from a fresh quote, rolled up into a :class:`TradeMark`.
 
-Pure functions of the legs, the quotes, the spot and the time; all the kernel work of a
-monitor pass is one :func:`~agent.pricing.bsm.implied_vol` call and one
-:func:`~agent.pricing.bsm.bs_greeks` call over every option leg of every trade.
+Pure functions of the legs, the quotes, the spot and the time; all the pricing work of a
+monitor pass is one :func:`~agent.pricing.closed_form.implied_vol` call and one
+:func:`~agent.pricing.closed_form.bs_greeks` call over every option leg of every trade. Those
+are plain numpy (same values, NaNs and edge cases as the numba kernels of
+:mod:`agent.pricing.bsm`, to ~1e-12): nothing here loads numba, which would cost the
+Monitor's process ~45 MiB for a few dozen contracts a pass.
 
 Per option leg (USD per share, kernel units):
 
@@ -13,7 +16,7 @@ Per option leg (USD per share, kernel units):
   which a deep ITM American option often is, or T = 0) borrows the mean IV of the trade's
   other legs; with none, the leg gets its intrinsic delta (±1 in the money, 0 out) and zero
   gamma, theta and vega.
-- **greeks** from :func:`bs_greeks` at that IV.
+- **greeks** from :func:`~agent.pricing.closed_form.bs_greeks` at that IV.
 
 A leg **without a usable quote** (missing, crossed, zero/negative ask, a zero bid under an ask
 above :data:`ZERO_BID_MAX_ASK_USD`, older than ``max_quote_age_s``) is marked with
@@ -57,8 +60,8 @@ from agent.domain import (
     Trade,
     TradeMark,
 )
-from agent.pricing.bsm import bs_greeks, implied_vol
-from agent.pricing.chain import time_to_expiry_years
+from agent.pricing.closed_form import bs_greeks, implied_vol
+from agent.pricing.enriched import time_to_expiry_years
 from agent.pricing.units import theta_per_day, vega_per_vol_point
 
 __all__ = [

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+import textwrap
 from datetime import timedelta
 from decimal import Decimal
 
@@ -241,3 +244,51 @@ def test_prob_touch_against_a_simulation() -> None:
     model = prob_touch(spot=100, barrier=93, years=years, sigma=sigma, rate=rate, dividend_yield=q)
     # discrete monitoring misses a few touches: the simulation sits just under the formula
     assert model - 0.04 < touched <= model + 0.02
+
+
+def test_marks_load_no_numba() -> None:
+    """The Monitor's process marks with the numpy closed form: importing marks (and the
+    monitor package) and marking a spread must not load numba (~45 MiB a process)."""
+    code = textwrap.dedent(
+        """
+        import sys
+        from datetime import UTC, date, datetime, timedelta
+        from decimal import Decimal
+
+        from agent.domain import (
+            OptionRight, PositionLeg, Quote, Side, StructureKind, Trade, TradeStatus, format_occ,
+        )
+        from agent.monitor.marks import MarkInput, StockQuote, mark_trades
+
+        now = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+        expiry = date(2026, 3, 20)
+        trade = Trade(
+            trade_id="t1", underlying="XYZ", strategy=StructureKind.BULL_PUT_SPREAD,
+            status=TradeStatus.OPEN, qty=1, opened_at=now - timedelta(days=3),
+            entry_net_price=Decimal("-1.00"), max_loss_usd=Decimal(400),
+            capital_usd=Decimal(400),
+        )
+        legs, quotes = [], {}
+        for strike, side, bid, ask in ((95, Side.SELL, 1.20, 1.30), (90, Side.BUY, 0.40, 0.46)):
+            symbol = format_occ("XYZ", expiry, OptionRight.PUT, Decimal(strike))
+            legs.append(PositionLeg(
+                position_id=f"t1:{symbol}", trade_id="t1", symbol=symbol, underlying="XYZ",
+                right=OptionRight.PUT, strike=Decimal(strike), expiry=expiry, side=side, qty=1,
+                entry_price=Decimal("1.00"), opened_at=now - timedelta(days=3),
+            ))
+            quotes[symbol] = Quote(
+                symbol=symbol, bid=bid, ask=ask, bid_size=10, ask_size=10, quoted_at=now
+            )
+        item = MarkInput(
+            trade=trade, legs=tuple(legs), spot=StockQuote(price=100.0, bid=99.99, ask=100.01)
+        )
+        (result,) = mark_trades([item], quotes, as_of=now, rate=0.04, max_quote_age_s=300)
+        assert all(0.05 < leg.iv < 2.0 for leg in result.mark.legs), result.mark.legs
+        print(sorted(m for m in ("numba", "scipy") if m in sys.modules))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", result.stderr
