@@ -52,6 +52,7 @@ from agent.pricing._ivguess import ROOT_X_STEPS as GUESS_ROOT_X_STEPS
 from agent.pricing._ivguess import ZETA_MIN as GUESS_ZETA_MIN
 from agent.pricing._ivguess import ZETA_STEPS as GUESS_ZETA_STEPS
 from agent.pricing._mills import MILLS_TABLE, MILLS_TAIL, MILLS_TAIL_START, MILLS_WIDTH
+from agent.pricing.enriched import IvStatus
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -296,16 +297,15 @@ def bs_greeks(  # noqa: PLR0917
 
 # --------------------------------------------------------------------------- implied vol
 #
-# Status codes: the values of agent.pricing.bsm.IvStatus (which lives with the numba kernels,
-# so it is not imported here; tests check the codes agree).
+# Status codes: agent.pricing.enriched.IvStatus (numba-free; the kernels use the same).
 
-_IV_OK = 0
-_IV_BELOW_INTRINSIC = 1
-_IV_ABOVE_UPPER_BOUND = 2
-_IV_NON_POSITIVE_PRICE = 3
-_IV_EXPIRED = 4
-_IV_NO_CONVERGENCE = 5
-_IV_INVALID_INPUT = 6
+_IV_OK = int(IvStatus.OK)
+_IV_BELOW_INTRINSIC = int(IvStatus.BELOW_INTRINSIC)
+_IV_ABOVE_UPPER_BOUND = int(IvStatus.ABOVE_UPPER_BOUND)
+_IV_NON_POSITIVE_PRICE = int(IvStatus.NON_POSITIVE_PRICE)
+_IV_EXPIRED = int(IvStatus.EXPIRED)
+_IV_NO_CONVERGENCE = int(IvStatus.NO_CONVERGENCE)
+_IV_INVALID_INPUT = int(IvStatus.INVALID_INPUT)
 
 _EPS = float(np.finfo(np.float64).eps)
 _AT_INTRINSIC_ULPS = 8.0
@@ -474,7 +474,7 @@ def implied_vol_with_status(  # noqa: PLR0917
     """Implied vol (per sqrt(year)) of BSM prices (USD per share), and a status per element.
 
     Same semantics as :func:`agent.pricing.bsm.implied_vol_with_status`; the status codes are
-    the values of :class:`agent.pricing.bsm.IvStatus` as uint8 (0 OK, 1 below intrinsic,
+    the values of :class:`agent.pricing.enriched.IvStatus` as uint8 (0 OK, 1 below intrinsic,
     2 at/above the upper bound, 3 non-positive price, 4 expired, 5 no convergence, 6 invalid
     input). Where no vol exists the vol is NaN: a price below the discounted forward
     intrinsic value max(±(S e^-qT - K e^-rT), 0) by more than rounding noise (8 ulps of
