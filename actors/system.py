@@ -91,11 +91,16 @@ def start_local_node(
     temp_dir: str | None = None,
     log_monitor: bool = False,
 ) -> Any:
-    """Start a local Ray head the way ``ray.init(address="local")`` does, without the two
-    daemons a single agent box does not need: the autoscaler monitor (nothing autoscales a
-    local instance) and, unless ``log_monitor``, the log monitor (it only streams worker
-    output to the driver; every actor logs to its own file through loguru). Together they
-    hold ~90 MiB. A reaper process still stops every Ray process if the driver dies."""
+    """Start a local Ray head the way ``ray.init(address="local")`` does, without the
+    daemons a single agent box does not need (~160 MiB together):
+
+    - the autoscaler monitor: nothing autoscales a local instance;
+    - the log monitor, unless ``log_monitor``: it only streams worker output to the driver
+      (every actor logs to its own file through loguru);
+    - with the dashboard off, the dashboard process: Ray 2.60 still starts it then, with its
+      web frontend disabled and only its usage-stats module loaded.
+
+    A reaper process still stops every Ray process if the driver dies."""
     # ray.init's own start-up path (Ray 2.60), with the same token-auth set-up it does first.
     from ray._private.authentication.authentication_token_setup import (  # noqa: PLC0415
         enable_token_auth_by_default,
@@ -103,6 +108,11 @@ def start_local_node(
     )
     from ray._private.node import Node  # noqa: PLC0415
     from ray._private.parameter import RayParams  # noqa: PLC0415
+
+    class LeanHead(Node):
+        def start_api_server(self, *, include_dashboard: bool | None, **kwargs: Any) -> None:
+            if include_dashboard:
+                super().start_api_server(include_dashboard=include_dashboard, **kwargs)
 
     enable_token_auth_by_default()
     ensure_token_if_auth_enabled({}, create_token_if_missing=True)
@@ -115,7 +125,7 @@ def start_local_node(
         include_log_monitor=log_monitor,  # type: ignore[arg-type]
         no_monitor=True,
     )
-    return Node(params, head=True, shutdown_at_exit=False, spawn_reaper=True)
+    return LeanHead(params, head=True, shutdown_at_exit=False, spawn_reaper=True)
 
 
 def connect(

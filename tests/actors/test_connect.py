@@ -26,21 +26,20 @@ SCRIPT = textwrap.dedent(
     from actors.system import connect, disconnect
     from agent.config import load_settings
 
-    port, temp_dir = int(sys.argv[1]), sys.argv[2]
+    port, temp_dir, dashboard = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "on"
     settings = load_settings(
         os.devnull,
         ["ray.namespace=connect-test", f"ray.dashboard_port={port}"],
         env_file=None,
         environ={},
     )
-    info = connect(settings, num_cpus=1, include_dashboard=True, temp_dir=temp_dir,
+    info = connect(settings, num_cpus=1, include_dashboard=dashboard, temp_dir=temp_dir,
                    log_to_driver=False)
     assert ray.get(ray.remote(lambda: 41 + 1).remote()) == 42
     me = psutil.Process()
     commands = [" ".join(p.cmdline()) for p in me.children(recursive=True)]
-    url = info["dashboard_url"] + "/api/version"
-
     def status(headers):
+        url = info["dashboard_url"] + "/api/version"
         try:
             with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
                 return r.status
@@ -48,7 +47,7 @@ SCRIPT = textwrap.dedent(
             return e.code
 
     token = (Path.home() / ".ray" / "auth_token").read_text().strip()
-    statuses = [status({}), status({"Authorization": f"Bearer {token}"})]
+    statuses = [status({}), status({"Authorization": f"Bearer {token}"})] if dashboard else []
     pids = [p.pid for p in me.children(recursive=True)]
     disconnect()
     deadline = time.monotonic() + 30
@@ -66,13 +65,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_local_instance_without_the_optional_daemons(tmp_path: Path) -> None:
-    """The local head runs without the autoscaler monitor and the log monitor, keeps
-    the dashboard behind Ray's token auth on loopback, and ``disconnect`` stops every process."""
+@pytest.mark.parametrize("dashboard", ["on", "off"])
+def test_local_instance_without_the_optional_daemons(tmp_path: Path, dashboard: str) -> None:
+    """The local head runs without the autoscaler monitor and the log monitor (and, with the
+    dashboard off, without the dashboard process), keeps the dashboard behind Ray's token
+    auth on loopback, and ``disconnect`` stops every process."""
     ray_tmp = Path(f"/tmp/oc{os.getpid()}")  # short: Ray's socket paths are length-limited
     port = _free_port()
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(port), str(ray_tmp)],
+        [sys.executable, "-c", SCRIPT, str(port), str(ray_tmp), dashboard],
         capture_output=True,
         text=True,
         check=False,
@@ -84,8 +85,14 @@ def test_local_instance_without_the_optional_daemons(tmp_path: Path) -> None:
     commands = report["commands"]
     assert any("gcs_server" in c for c in commands)
     assert any("raylet" in c for c in commands)
+    assert any("ray::DashboardAgent" in c for c in commands)  # metrics export
     assert not any("log_monitor.py" in c for c in commands), commands
     assert not any("autoscaler/_private/monitor.py" in c for c in commands), commands
-    assert report["info"]["dashboard_url"] == f"http://127.0.0.1:{port}"
-    assert report["statuses"] == [401, 200]
+    if dashboard == "on":
+        assert any("dashboard/dashboard.py" in c for c in commands), commands
+        assert report["info"]["dashboard_url"] == f"http://127.0.0.1:{port}"
+        assert report["statuses"] == [401, 200]
+    else:
+        assert not any("dashboard/dashboard.py" in c for c in commands), commands
+        assert not report["info"]["dashboard_url"]
     assert report["left"] == []
