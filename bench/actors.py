@@ -57,7 +57,8 @@ from agent.runner import HEALTH_KEY  # noqa: E402
 RESULTS = ROOT / "bench" / "results" / "actors.md"
 AT = et_datetime(date(2026, 3, 2), dtime(10, 0))
 TARGET_S = {100: 2.0, 500: 8.0}
-MEMORY_TARGET_MIB = 1536.0
+MEMORY_TARGET_MIB = 1.5e9 / 2**20
+"""The issue's "< 1.5 GB", read strictly: 1.5e9 bytes (1,430 MiB), not 1.5 GiB."""
 MEMORY_SPEED = 60.0
 MEMORY_MIN_SCANS = 4
 
@@ -304,7 +305,7 @@ def main() -> None:
         "",
         "## Memory of the whole system (every process: driver, Ray daemons, actor workers)",
         "",
-        "| configuration | processes | RSS MiB | PSS MiB | target | met (PSS) |",
+        "| configuration | processes | RSS MiB | PSS MiB | target (1.5 GB) | met (PSS) |",
         "|---|---:|---:|---:|---:|---|",
     ]
     for run in memory_runs:
@@ -316,7 +317,7 @@ def main() -> None:
         met = mem["pss_mib"] < MEMORY_TARGET_MIB
         lines.append(
             f"| {label} | {mem['processes']} | {mem['rss_mib']:.0f} | {mem['pss_mib']:.0f} "
-            f"| < {MEMORY_TARGET_MIB:.0f} | {'**yes**' if met else '**no**'} |"
+            f"| < {MEMORY_TARGET_MIB:,.0f} MiB | {'**yes**' if met else '**no**'} |"
         )
     lines += [
         "",
