@@ -223,8 +223,9 @@ def test_covered_call_written_on_assigned_shares(tmp_path: Path) -> None:
     assert desk.service.run(TradingState.HALTED).single_legs == ()
 
 
-def test_early_assignment_risk_closes_when_no_roll_qualifies(tmp_path: Path) -> None:
-    desk = make_desk(tmp_path, "strategies.bull_put_spread.stop_loss_multiple=10")
+def _threatened_spread_in(desk: Desk) -> None:
+    """A spread deep in the money with no time value left on its short put (early
+    assignment risk), and a chain to search rolls in."""
     t = trade(qty=1, entry_net="-1.00")
     desk.add(
         t,
@@ -240,28 +241,15 @@ def test_early_assignment_risk_closes_when_no_roll_qualifies(tmp_path: Path) -> 
     desk.data.chain = synthetic_chain(
         spot=85.0, expiries=[EXPIRY, date(2026, 4, 2)], strikes=range(60, 111)
     )
+
+
+def test_early_assignment_risk_closes_when_no_roll_qualifies(tmp_path: Path) -> None:
+    desk = make_desk(tmp_path, "strategies.bull_put_spread.stop_loss_multiple=10")
+    _threatened_spread_in(desk)
     report = desk.service.run(TradingState.ACTIVE)
     (exit_,) = report.exits
     assert exit_.reason is ExitReason.EARLY_ASSIGNMENT_RISK
     assert "no acceptable roll" in exit_.detail
-
-
-def _threatened_spread_in(desk: Desk) -> None:
-    t = trade(qty=1, entry_net="-1.00")
-    desk.add(
-        t,
-        [
-            leg(t.trade_id, 95.0, Side.SELL, entry="1.50"),
-            leg(t.trade_id, 80.0, Side.BUY, entry="0.50"),
-        ],
-    )
-    desk.data.spot = 85.0
-    desk.data.quotes[occ(95)] = quote(occ(95), 9.98, 10.02)  # no time value left
-    bid, ask = model_quote(80.0, OptionRight.PUT, spot=85.0, iv=0.3)
-    desk.data.quotes[occ(80)] = quote(occ(80), bid, ask)
-    desk.data.chain = synthetic_chain(
-        spot=85.0, expiries=[EXPIRY, date(2026, 4, 2)], strikes=range(60, 111)
-    )
 
 
 def test_roll_searches_use_the_injected_enricher(tmp_path: Path) -> None:
