@@ -2,8 +2,9 @@
 
 ``optagent run`` (``actors/cli.py``) calls :func:`connect` then :meth:`AgentSystem.start`:
 
-1. :func:`connect` starts a local Ray instance (``address="local"``: never an old cluster
-   by accident) or joins ``--address`` / ``RAY_ADDRESS`` / ``ray.address``.
+1. :func:`connect` starts a local Ray instance (:func:`start_local_node`: a new head, never
+   an old cluster by accident, without the daemons one box does not need) or joins
+   ``--address`` / ``RAY_ADDRESS`` / ``ray.address``; :func:`disconnect` stops it.
 2. In sim mode the effective settings come from the market model, and the clock anchor is
    stored *before* any actor exists: simulated time resumes where the previous run stopped
    (the later of the exchange's saved time and the supervisor's last health snapshot).
